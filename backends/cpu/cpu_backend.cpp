@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: Apache-2.0
+// The CPU backend: per-sample event-driven simulation, parallel over the batch.
+//
+// Activations are stored channels-last (HWC) so that one input event updates a
+// contiguous run of output channels. Values computed only from the input are
+// time-invariant under direct encoding and are evaluated once per sample.
+#include "cpu/cpu_backend.h"
+
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "neurocuda/error.h"
+#include "neurocuda/snn/neuron.h"
+
+namespace neurocuda::backends::cpu {
+namespace {
+
+using ir::OpKind;
+
+struct Dims {
+  int64_t c = 1, h = 1, w = 1;
+  int64_t size() const { return c * h * w; }
+};
+
+Dims dims_of(const ir::Shape &s) {
+  if (s.size() == 3) return {s[0], s[1], s[2]};
+  return {ir::numel(s), 1, 1};
+}
+
+// One node, laid out for execution.
+struct Step {
+  OpKind kind;
+  std::string name;
+  std::vector<int> in;
+  int out = -1;
+  Dims in_dims, out_dims;
+  bool is_static = false;  // depends only on the input: computed once per sample
+  // conv / linear
+  std::vector<float> packed;  // conv: [ky][kx][c_in][o_in_group]; linear: [in][out]
+  std::vector<float> bias;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
+  // pooling
+  bool ceil_mode = false, count_include_pad = true;
+  int64_t divisor_override = 0;
+  std::vector<int64_t> out_size;
+  // add / batch_norm
+  std::vector<std::vector<float>> coeff;
+  std::vector<float> scale, shift;
+  // max-pool over time-varying input: index of its running-sum state
+  int pool_state = -1;
+  // IF
+  int layer = -1;
+  float v0 = snn::kDefaultV0;
+};
+
+struct Workspace {
+  std::vector<std::vector<float>> values;
+  std::vector<std::vector<float>> membrane;  // per IF layer
+  std::vector<std::vector<float>> pool_sum;  // per stateful max-pool: running sum of its input
+  std::vector<std::vector<float>> pool_max;  // per stateful max-pool: max of the running sums so far
+  std::vector<float> readout;
+};
+
+class CpuProgram : public Program {
+public:
+  CpuProgram(const ir::Graph &g) {
+    std::vector<bool> is_static(g.values().size(), false);
+    value_sizes_.resize(g.values().size());
+    for (size_t i = 0; i < g.values().size(); ++i) value_sizes_[i] = ir::numel(g.values()[i].shape);
+    for (const auto &n : g.nodes()) {
+      Step s;
+      s.kind = n.kind;
+      s.name = n.name;
+      s.in = n.inputs;
+      s.out = n.output;
+      s.out_dims = dims_of(g.value(n.output).shape);
+      if (!n.inputs.empty()) s.in_dims = dims_of(g.value(n.inputs[0]).shape);
+      s.is_static = n.kind == OpKind::Input;
+      if (n.kind != OpKind::Input && n.kind != OpKind::IF) {
+        s.is_static = true;
+        for (int v : n.inputs) s.is_static = s.is_static && is_static[static_cast<size_t>(v)];
+      }
+      is_static[static_cast<size_t>(n.output)] = s.is_static;
+      pack(n, s);
+      if (n.kind == OpKind::MaxPool2d && !s.is_static) s.pool_state = num_pool_states_++;
+      if (n.kind == OpKind::IF) {
+        s.layer = static_cast<int>(layers_.size());
+        layers_.push_back({n.name, ir::numel(g.value(n.output).shape)});
+        auto it = n.floats.find("v0");
+        if (it != n.floats.end()) s.v0 = static_cast<float>(it->second);
+      }
+      steps_.push_back(std::move(s));
+    }
+    input_ = g.input();
+    output_ = g.output();
+    input_shape_ = g.value(g.input()).shape;
+    classes_ = ir::numel(g.value(g.output()).shape);
+    NEUROCUDA_CHECK(!is_static[static_cast<size_t>(output_)] || layers_.empty()) << "static readout";
+  }
+
+  const std::vector<LayerInfo> &layers() const override { return layers_; }
+
+  RunResult run(const Batch &batch, const RunOptions &options) override {
+    if (batch.sample_shape != input_shape_)
+      throw UserError(fmt::format("input samples have shape [{}] but the network expects [{}]",
+                                  fmt::join(batch.sample_shape, ", "), fmt::join(input_shape_, ", ")));
+    NEUROCUDA_CHECK(!options.checkpoints.empty() && std::is_sorted(options.checkpoints.begin(), options.checkpoints.end()))
+        << "checkpoints must be ascending";
+    const size_t ncp = options.checkpoints.size();
+    const size_t nl = layers_.size();
+    RunResult r;
+    r.checkpoints = options.checkpoints;
+    r.samples = batch.count;
+    r.classes = classes_;
+    r.predictions.assign(ncp * static_cast<size_t>(batch.count), 0);
+    // Per-sample counters, reduced in sample order afterwards: the result does not depend on threads.
+    std::vector<uint64_t> spikes(static_cast<size_t>(batch.count) * ncp * nl, 0);
+    std::vector<uint64_t> synops(static_cast<size_t>(batch.count) * ncp, 0);
+    const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+    const int64_t per = ir::numel(input_shape_);
+#pragma omp parallel num_threads(threads)
+    {
+      Workspace ws;
+      ws.values.resize(value_sizes_.size());
+      for (size_t i = 0; i < value_sizes_.size(); ++i) ws.values[i].resize(static_cast<size_t>(value_sizes_[i]));
+      ws.membrane.resize(nl);
+      ws.pool_sum.resize(static_cast<size_t>(num_pool_states_));
+      ws.pool_max.resize(static_cast<size_t>(num_pool_states_));
+      ws.readout.resize(static_cast<size_t>(classes_));
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t i = 0; i < batch.count; ++i)
+        run_sample(ws, batch.data + i * per, options.checkpoints, &r.predictions[0], static_cast<size_t>(batch.count),
+                   static_cast<size_t>(i), &spikes[static_cast<size_t>(i) * ncp * nl],
+                   &synops[static_cast<size_t>(i) * ncp]);
+    }
+    r.spikes.assign(ncp * nl, 0);
+    r.synops.assign(ncp, 0);
+    for (int64_t i = 0; i < batch.count; ++i)
+      for (size_t c = 0; c < ncp; ++c) {
+        for (size_t l = 0; l < nl; ++l) r.spikes[c * nl + l] += spikes[(static_cast<size_t>(i) * ncp + c) * nl + l];
+        r.synops[c] += synops[static_cast<size_t>(i) * ncp + c];
+      }
+    return r;
+  }
+
+private:
+  static void pack(const ir::Node &n, Step &s) {
+    switch (n.kind) {
+    case OpKind::Conv2d: {
+      const auto &w = n.attr_tensor("weight");
+      const int64_t o = w.shape[0], cig = w.shape[1];
+      s.kh = w.shape[2];
+      s.kw = w.shape[3];
+      s.sh = n.attr_ints("stride")[0];
+      s.sw = n.attr_ints("stride")[1];
+      s.ph = n.attr_ints("padding")[0];
+      s.pw = n.attr_ints("padding")[1];
+      s.dh = n.attr_ints("dilation")[0];
+      s.dw = n.attr_ints("dilation")[1];
+      s.groups = n.attr_ints("groups")[0];
+      const int64_t opg = o / s.groups, cin = cig * s.groups;
+      s.packed.resize(w.data.size());
+      for (int64_t oo = 0; oo < o; ++oo) {
+        const int64_t g = oo / opg;
+        for (int64_t ci = 0; ci < cig; ++ci)
+          for (int64_t y = 0; y < s.kh; ++y)
+            for (int64_t x = 0; x < s.kw; ++x)
+              s.packed[static_cast<size_t>(((y * s.kw + x) * cin + g * cig + ci) * opg + oo % opg)] =
+                  w.data[static_cast<size_t>(((oo * cig + ci) * s.kh + y) * s.kw + x)];
+      }
+      s.bias = n.attr_tensor("bias").data;
+      break;
+    }
+    case OpKind::Linear: {
+      const auto &w = n.attr_tensor("weight");
+      const int64_t o = w.shape[0], in = w.shape[1];
+      s.packed.resize(w.data.size());
+      for (int64_t oo = 0; oo < o; ++oo)
+        for (int64_t i = 0; i < in; ++i)
+          s.packed[static_cast<size_t>(i * o + oo)] = w.data[static_cast<size_t>(oo * in + i)];
+      s.bias = n.attr_tensor("bias").data;
+      break;
+    }
+    case OpKind::MaxPool2d:
+    case OpKind::AvgPool2d: {
+      s.kh = n.attr_ints("kernel")[0];
+      s.kw = n.attr_ints("kernel")[1];
+      s.sh = n.attr_ints("stride")[0];
+      s.sw = n.attr_ints("stride")[1];
+      s.ph = n.attr_ints("padding")[0];
+      s.pw = n.attr_ints("padding")[1];
+      if (n.ints.count("dilation")) {
+        s.dh = n.attr_ints("dilation")[0];
+        s.dw = n.attr_ints("dilation")[1];
+      }
+      s.ceil_mode = n.attr_ints("ceil_mode")[0] != 0;
+      if (n.kind == OpKind::AvgPool2d) {
+        s.count_include_pad = n.attr_ints("count_include_pad")[0] != 0;
+        s.divisor_override = n.attr_ints("divisor_override")[0];
+      }
+      break;
+    }
+    case OpKind::AdaptiveAvgPool2d:
+      s.out_size = n.attr_ints("output_size");
+      break;
+    case OpKind::Add:
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        auto key = fmt::format("coeff{}", i);
+        s.coeff.push_back(n.has_tensor(key) ? n.attr_tensor(key).data : std::vector<float>());
+      }
+      break;
+    case OpKind::BatchNorm:
+      s.scale = n.attr_tensor("scale").data;
+      s.shift = n.attr_tensor("shift").data;
+      break;
+    default:
+      break;
+    }
+  }
+
+  // Runs one sample for all timesteps.
+  void run_sample(Workspace &ws, const float *x, const std::vector<int> &cps, int32_t *preds, size_t batch, size_t sample,
+                  uint64_t *spikes, uint64_t *synops) const {
+    const size_t nl = layers_.size();
+    // Input: CHW -> HWC.
+    {
+      const Dims d = dims_of(input_shape_);
+      auto &v = ws.values[static_cast<size_t>(input_)];
+      for (int64_t c = 0; c < d.c; ++c)
+        for (int64_t k = 0; k < d.h * d.w; ++k) v[static_cast<size_t>(k * d.c + c)] = x[c * d.h * d.w + k];
+    }
+    for (const auto &s : steps_)
+      if (s.is_static && s.kind != OpKind::Input) execute(ws, s, nullptr);
+    for (const auto &s : steps_)
+      if (s.kind == OpKind::IF) ws.membrane[static_cast<size_t>(s.layer)].assign(ws.values[static_cast<size_t>(s.out)].size(), s.v0);
+      else if (s.pool_state >= 0) {
+        ws.pool_sum[static_cast<size_t>(s.pool_state)].assign(static_cast<size_t>(s.in_dims.size()), 0.0f);
+        ws.pool_max[static_cast<size_t>(s.pool_state)].assign(static_cast<size_t>(s.out_dims.size()), 0.0f);
+      }
+    std::fill(ws.readout.begin(), ws.readout.end(), 0.0f);
+    std::vector<uint64_t> layer_spikes(nl, 0);
+    uint64_t ops = 0;
+    size_t cp = 0;
+    for (int t = 1; t <= cps.back(); ++t) {
+      for (const auto &s : steps_) {
+        if (s.is_static) continue;
+        if (s.kind == OpKind::IF) {
+          const auto &cur = ws.values[static_cast<size_t>(s.in[0])];
+          auto &out = ws.values[static_cast<size_t>(s.out)];
+          auto &v = ws.membrane[static_cast<size_t>(s.layer)];
+          uint64_t count = 0;
+          for (size_t k = 0; k < v.size(); ++k) {
+            const bool spike = snn::if_step(v[k], cur[k]);
+            out[k] = spike ? 1.0f : 0.0f;
+            count += spike;
+          }
+          layer_spikes[static_cast<size_t>(s.layer)] += count;
+        } else {
+          execute(ws, s, &ops);
+        }
+      }
+      const auto &o = ws.values[static_cast<size_t>(output_)];
+      for (size_t k = 0; k < ws.readout.size(); ++k) ws.readout[k] = ws.readout[k] + o[k];
+      while (cp < cps.size() && cps[cp] == t) {
+        preds[cp * batch + sample] = snn::argmax(ws.readout.data(), static_cast<int>(ws.readout.size()));
+        for (size_t l = 0; l < nl; ++l) spikes[cp * nl + l] = layer_spikes[l];
+        synops[cp] = ops;
+        ++cp;
+      }
+    }
+  }
+
+  void execute(Workspace &ws, const Step &s, uint64_t *ops) const {
+    auto &out = ws.values[static_cast<size_t>(s.out)];
+    const auto &in = ws.values[static_cast<size_t>(s.in[0])];
+    switch (s.kind) {
+    case OpKind::Conv2d:
+      return conv(s, in, out, ops);
+    case OpKind::Linear: {
+      const size_t o = out.size();
+      std::fill(out.begin(), out.end(), 0.0f);
+      uint64_t events = 0;
+      for (size_t i = 0; i < in.size(); ++i) {
+        const float xi = in[i];
+        if (xi == 0.0f) continue;
+        ++events;
+        const float *w = &s.packed[i * o];
+        for (size_t k = 0; k < o; ++k) out[k] = out[k] + w[k] * xi;
+      }
+      for (size_t k = 0; k < o; ++k) out[k] = out[k] + s.bias[k];
+      if (ops) *ops += events * o;
+      return;
+    }
+    case OpKind::MaxPool2d:
+      if (s.pool_state >= 0) return running_max_pool(ws, s, in, out);
+      return pool(s, in, out);
+    case OpKind::AvgPool2d:
+      return pool(s, in, out);
+    case OpKind::AdaptiveAvgPool2d: {
+      const Dims a = s.in_dims, b = s.out_dims;
+      for (int64_t oy = 0; oy < b.h; ++oy)
+        for (int64_t ox = 0; ox < b.w; ++ox) {
+          const int64_t y0 = oy * a.h / b.h, y1 = ((oy + 1) * a.h + b.h - 1) / b.h;
+          const int64_t x0 = ox * a.w / b.w, x1 = ((ox + 1) * a.w + b.w - 1) / b.w;
+          for (int64_t c = 0; c < a.c; ++c) {
+            float sum = 0.0f;
+            for (int64_t y = y0; y < y1; ++y)
+              for (int64_t x = x0; x < x1; ++x) sum = sum + in[static_cast<size_t>((y * a.w + x) * a.c + c)];
+            out[static_cast<size_t>((oy * b.w + ox) * a.c + c)] = sum / static_cast<float>((y1 - y0) * (x1 - x0));
+          }
+        }
+      return;
+    }
+    case OpKind::Add: {
+      const int64_t c = s.out_dims.c;
+      for (size_t k = 0; k < out.size(); ++k) {
+        float acc = 0.0f;
+        for (size_t i = 0; i < s.in.size(); ++i) {
+          const float coeff = s.coeff[i].empty() ? 1.0f : s.coeff[i][k % static_cast<size_t>(c)];
+          acc = acc + coeff * ws.values[static_cast<size_t>(s.in[i])][k];
+        }
+        out[k] = acc;
+      }
+      return;
+    }
+    case OpKind::BatchNorm: {
+      const size_t c = s.scale.size();
+      for (size_t k = 0; k < out.size(); ++k) out[k] = in[k] * s.scale[k % c] + s.shift[k % c];
+      return;
+    }
+    case OpKind::Flatten: {
+      // HWC -> CHW order, which is what PyTorch's flatten produces.
+      const Dims a = s.in_dims;
+      for (int64_t c = 0; c < a.c; ++c)
+        for (int64_t k = 0; k < a.h * a.w; ++k) out[static_cast<size_t>(c * a.h * a.w + k)] = in[static_cast<size_t>(k * a.c + c)];
+      return;
+    }
+    case OpKind::Cat: {
+      const int64_t hw = s.out_dims.h * s.out_dims.w;
+      int64_t base = 0;
+      for (int v : s.in) {
+        const auto &src = ws.values[static_cast<size_t>(v)];
+        const int64_t c = static_cast<int64_t>(src.size()) / hw;
+        for (int64_t k = 0; k < hw; ++k)
+          std::copy_n(&src[static_cast<size_t>(k * c)], c, &out[static_cast<size_t>(k * s.out_dims.c + base)]);
+        base += c;
+      }
+      return;
+    }
+    case OpKind::Relu:
+      for (size_t k = 0; k < out.size(); ++k) out[k] = std::max(in[k], 0.0f);
+      return;
+    case OpKind::Input:
+    case OpKind::IF:
+      return;
+    }
+  }
+
+  static void conv(const Step &s, const std::vector<float> &in, std::vector<float> &out, uint64_t *ops) {
+    const Dims a = s.in_dims, b = s.out_dims;
+    const int64_t opg = b.c / s.groups, cig = a.c / s.groups;
+    std::fill(out.begin(), out.end(), 0.0f);
+    uint64_t count = 0;
+    // Scatter each non-zero input, in ascending (y, x, c) order, to the outputs it reaches.
+    for (int64_t y = 0; y < a.h; ++y)
+      for (int64_t x = 0; x < a.w; ++x)
+        for (int64_t c = 0; c < a.c; ++c) {
+          const float xi = in[static_cast<size_t>((y * a.w + x) * a.c + c)];
+          if (xi == 0.0f) continue;
+          const int64_t g = c / cig;
+          for (int64_t ky = 0; ky < s.kh; ++ky) {
+            const int64_t ny = y + s.ph - ky * s.dh;
+            if (ny < 0 || ny % s.sh) continue;
+            const int64_t oy = ny / s.sh;
+            if (oy >= b.h) continue;
+            for (int64_t kx = 0; kx < s.kw; ++kx) {
+              const int64_t nx = x + s.pw - kx * s.dw;
+              if (nx < 0 || nx % s.sw) continue;
+              const int64_t ox = nx / s.sw;
+              if (ox >= b.w) continue;
+              const float *w = &s.packed[static_cast<size_t>(((ky * s.kw + kx) * a.c + c) * opg)];
+              float *o = &out[static_cast<size_t>((oy * b.w + ox) * b.c + g * opg)];
+              for (int64_t k = 0; k < opg; ++k) o[k] = o[k] + w[k] * xi;
+              count += static_cast<uint64_t>(opg);
+            }
+          }
+        }
+    for (int64_t k = 0; k < b.h * b.w; ++k)
+      for (int64_t c = 0; c < b.c; ++c) {
+        float &o = out[static_cast<size_t>(k * b.c + c)];
+        o = o + s.bias[static_cast<size_t>(c)];
+      }
+    if (ops) *ops += count;
+  }
+
+  // Max-pooling of a time-varying current (snn/neuron.h): the output is the increment of the
+  // window's largest running sum, so the current integrated over t steps equals
+  // max over the window of the integrated input: the ANN's max of averages as t grows.
+  static void running_max_pool(Workspace &ws, const Step &s, const std::vector<float> &in, std::vector<float> &out) {
+    auto &sum = ws.pool_sum[static_cast<size_t>(s.pool_state)];
+    auto &prev = ws.pool_max[static_cast<size_t>(s.pool_state)];
+    for (size_t k = 0; k < sum.size(); ++k) sum[k] = sum[k] + in[k];
+    pool(s, sum, out);
+    for (size_t k = 0; k < out.size(); ++k) {
+      const float m = out[k];
+      out[k] = m - prev[k];
+      prev[k] = m;
+    }
+  }
+
+  static void pool(const Step &s, const std::vector<float> &in, std::vector<float> &out) {
+    const Dims a = s.in_dims, b = s.out_dims;
+    const bool is_max = s.kind == OpKind::MaxPool2d;
+    for (int64_t oy = 0; oy < b.h; ++oy)
+      for (int64_t ox = 0; ox < b.w; ++ox)
+        for (int64_t c = 0; c < a.c; ++c) {
+          float acc = is_max ? -INFINITY : 0.0f;
+          int64_t inside = 0;
+          const int64_t y0 = oy * s.sh - s.ph, x0 = ox * s.sw - s.pw;
+          // PyTorch's avg_pool2d with padding counts the window clipped to the padded input.
+          const int64_t yend = std::min(y0 + s.kh, a.h + s.ph), xend = std::min(x0 + s.kw, a.w + s.pw);
+          const int64_t padded = (yend - y0) * (xend - x0);
+          for (int64_t ky = 0; ky < s.kh; ++ky)
+            for (int64_t kx = 0; kx < s.kw; ++kx) {
+              const int64_t y = y0 + ky * s.dh, x = x0 + kx * s.dw;
+              if (y < 0 || x < 0 || y >= a.h || x >= a.w) continue;
+              const float v = in[static_cast<size_t>((y * a.w + x) * a.c + c)];
+              acc = is_max ? std::max(acc, v) : acc + v;
+              ++inside;
+            }
+          if (!is_max) {
+            const int64_t div = s.divisor_override ? s.divisor_override : (s.count_include_pad ? padded : inside);
+            acc = acc / static_cast<float>(div);
+          }
+          out[static_cast<size_t>((oy * b.w + ox) * a.c + c)] = acc;
+        }
+  }
+
+  std::vector<Step> steps_;
+  std::vector<LayerInfo> layers_;
+  std::vector<int64_t> value_sizes_;
+  int input_ = -1, output_ = -1;
+  int num_pool_states_ = 0;
+  ir::Shape input_shape_;
+  int64_t classes_ = 0;
+};
+
+class CpuBackend : public Backend {
+public:
+  std::string_view name() const override { return "cpu"; }
+  Availability availability() const override { return {}; }
+  Support supports(const ir::Node &node) const override {
+    if (node.kind == OpKind::Relu)
+      return {false, "an unconverted ReLU; run `neurocuda convert` to turn activations into IF neurons"};
+    return {};
+  }
+  std::unique_ptr<Program> compile(const ir::Graph &graph, const CompileOptions &options) const override {
+    NEUROCUDA_CHECK(options.precision == Precision::Fp32) << "cpu backend: unsupported precision";
+    check_backend(*this, graph);
+    return std::make_unique<CpuProgram>(graph);
+  }
+};
+
+} // namespace
+
+std::unique_ptr<Backend> make_backend() { return std::make_unique<CpuBackend>(); }
+
+} // namespace neurocuda::backends::cpu

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+// Library entry points behind each command of the `neurocuda` tool.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace neurocuda::driver {
+
+/// Flags of `neurocuda convert`.
+struct ConvertOptions {
+  std::string model;                ///< TorchScript file
+  std::string calib;                ///< calibration data (file or folder)
+  std::string output;               ///< .snn path ("" = <model stem>.snn)
+  std::string calib_split = "auto"; ///< auto = train split when the folder has both
+  int64_t calib_samples = 10000;    ///< 0 = all
+  std::string percentile = "99.99"; ///< or "max"
+  std::string mean, std;            ///< comma-separated normalisation, "" = none
+  int64_t batch = 256;
+  int threads = 0;                  ///< 0 = all cores
+  bool verify_each = false;
+  std::string dump_ir_after;
+};
+
+/// Flags of `neurocuda eval`.
+struct EvalOptions {
+  std::string network;
+  std::string data;
+  std::string split = "auto";       ///< auto = test split when the folder has both
+  std::string timesteps = "32";     ///< comma-separated list, evaluated in one run
+  std::string backend = "cpu";
+  std::string report;               ///< JSON report path, "" = none
+  int64_t limit = 0;                ///< evaluate only the first N samples, 0 = all
+  int64_t batch = 500;
+  int threads = 0;
+  bool skip_ann = false;            ///< do not run the ANN baseline
+};
+
+/// Converts a model; prints a summary to stdout. Throws UserError / InternalError.
+void convert(const ConvertOptions &options);
+
+/// Evaluates a converted network; prints the report to stdout and writes the JSON report.
+void eval(const EvalOptions &options);
+
+/// Parses a comma-separated list of positive timesteps ("8,16,32"); throws UserError.
+std::vector<int> parse_timesteps(const std::string &text);
+
+/// The tool's version string.
+const char *version();
+
+} // namespace neurocuda::driver

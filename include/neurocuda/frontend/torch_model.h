@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+// A TorchScript model: loading, lowering to the IR, and running the ANN (LibTorch inside, not in this header).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "neurocuda/ir/graph.h"
+
+namespace neurocuda::frontend {
+
+/// A loaded TorchScript model, both as saved (for ANN accuracy) and frozen (for lowering and calibration).
+class TorchModel {
+public:
+  /// Loads a TorchScript file; throws UserError if it is missing, corrupt or not TorchScript.
+  static TorchModel load_file(const std::string &path);
+  /// Loads a TorchScript archive held in memory (as embedded in a .snn file); `name` is used in messages.
+  static TorchModel load_bytes(const std::string &bytes, const std::string &name);
+
+  TorchModel(TorchModel &&) noexcept;
+  TorchModel &operator=(TorchModel &&) noexcept;
+  ~TorchModel();
+
+  /// Lowers the frozen graph for per-sample input `input_shape` ([C, H, W]).
+  /// Throws UserError naming the operator and Python source line of anything unsupported.
+  ir::Graph lower(const ir::Shape &input_shape) const;
+
+  /// Runs the model as saved (eval mode) on `n` samples; returns logits [n, classes] row-major.
+  std::vector<float> forward(const float *x, int64_t n, const ir::Shape &shape, int64_t *classes) const;
+
+  /// Runs the frozen model and returns the values named `taps` (IR value names), each [n, ...] row-major.
+  std::vector<std::vector<float>> forward_taps(const float *x, int64_t n, const ir::Shape &shape,
+                                               const std::vector<std::string> &taps) const;
+
+  /// Sets LibTorch's intra-op thread count.
+  static void set_threads(int threads);
+
+  struct Impl;  ///< LibTorch state, defined only inside src/frontend/
+
+private:
+  explicit TorchModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace neurocuda::frontend

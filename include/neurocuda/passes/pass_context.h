@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: Apache-2.0
+// Options shared by all passes.
+#pragma once
+
+#include <string>
+
+namespace neurocuda::passes {
+
+/// What every pass may read: debugging switches of the pipeline.
+struct PassContext {
+  bool verify_each = false;       ///< run ir::verify after every pass
+  std::string dump_ir_after;      ///< pass name whose result is printed to stderr ("" = none, "all")
+};
+
+} // namespace neurocuda::passes

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+// The spiking contract every backend implements, as host/device functions.
+//
+// Summation order (fixed so backends agree bit for bit in fp32; compile without FMA contraction):
+//  - conv2d output (o, oy, ox): acc = 0; for ky, for kx, for input channel c (ascending), if the input
+//    x at (c, y, x) is non-zero: acc = acc + w * x; finally acc = acc + bias.
+//  - linear output o: acc = 0; for input i ascending, if x_i != 0: acc = acc + w * x_i; then + bias.
+//    Skipping zero inputs cannot change the sum: acc starts at +0 and x + (+-0) == x.
+//  - avg pooling: sum of the window in (ky, kx) order, then divided by the divisor.
+//  - add: sum over inputs in order of coeff_k * x_k.
+//
+// Max-pooling of a time-varying current (a max-pool moved before a neuron): each input keeps a
+// running sum S(t) = S(t-1) + I(t); the pool emits M(t) - M(t-1) with M(t) = max over the window
+// of S(t), M(0) = 0. Over t steps the neuron integrates exactly max_window S(t), which tends to the
+// ANN's max of average currents; pooling instantaneous currents instead would overestimate it.
+// For a constant input this equals pooling the current itself.
+#pragma once
+
+#if defined(__CUDACC__)
+#define NEUROCUDA_HD __host__ __device__ __forceinline__
+#else
+#define NEUROCUDA_HD inline
+#endif
+
+namespace neurocuda::snn {
+
+/// Initial membrane potential as a fraction of the threshold (DESIGN.md: v(0) = theta / 2).
+constexpr float kDefaultV0 = 0.5f;
+
+/// One fp32 integrate-and-fire step with threshold 1 and reset by subtraction;
+/// returns whether the neuron spiked.
+NEUROCUDA_HD bool if_step(float &v, float current) {
+  v = v + current;
+  const bool spike = v >= 1.0f;
+  if (spike) v = v - 1.0f;
+  return spike;
+}
+
+/// Index of the largest value, lowest index on ties (the readout's prediction).
+NEUROCUDA_HD int argmax(const float *values, int n) {
+  int best = 0;
+  for (int i = 1; i < n; ++i)
+    if (values[i] > values[best]) best = i;
+  return best;
+}
+
+} // namespace neurocuda::snn

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+// Explicit registration of the built-in backends.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "neurocuda/backend.h"
+#include "neurocuda/error.h"
+#include "cpu/cpu_backend.h"
+
+namespace neurocuda {
+namespace {
+
+const std::vector<std::unique_ptr<Backend>> &registry() {
+  static const std::vector<std::unique_ptr<Backend>> backends = [] {
+    std::vector<std::unique_ptr<Backend>> b;
+    b.push_back(backends::cpu::make_backend());
+    return b;
+  }();
+  return backends;
+}
+
+} // namespace
+
+std::vector<std::string> backend_names() {
+  std::vector<std::string> names;
+  for (const auto &b : registry()) names.emplace_back(b->name());
+  return names;
+}
+
+const Backend &get_backend(const std::string &name) {
+  for (const auto &b : registry())
+    if (b->name() == name) return *b;
+  throw UserError(fmt::format("unknown backend '{}'; registered backends: {}", name, fmt::join(backend_names(), ", ")));
+}
+
+void check_backend(const Backend &backend, const ir::Graph &graph) {
+  const auto avail = backend.availability();
+  if (!avail.available)
+    throw UserError(fmt::format("backend '{}' is not available here: {}", backend.name(), avail.reason));
+  for (const auto &n : graph.nodes()) {
+    const auto s = backend.supports(n);
+    if (!s.supported)
+      throw UserError(fmt::format("node '{}' ({}) is not supported by backend '{}': {}", n.name, ir::op_name(n.kind),
+                                  backend.name(), s.reason));
+  }
+}
+
+} // namespace neurocuda

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+// Calibration driver: taps the frozen ANN at every IF population and keeps per-channel percentiles.
+#include "neurocuda/calibration/calibrate.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "neurocuda/calibration/percentile.h"
+#include "neurocuda/error.h"
+
+namespace neurocuda::calibration {
+
+CalibrationOptions parse_percentile_flag(const std::string &text) {
+  CalibrationOptions o;
+  if (text == "max") {
+    o.method = "max";
+    o.percentile = 100.0;
+    return o;
+  }
+  try {
+    size_t used = 0;
+    o.percentile = std::stod(text, &used);
+    if (used != text.size()) throw std::invalid_argument(text);
+  } catch (const std::exception &) {
+    throw UserError(fmt::format("--percentile expects a number in (0, 100] or 'max', got '{}'", text));
+  }
+  if (!(o.percentile > 0 && o.percentile <= 100))
+    throw UserError(fmt::format("--percentile must be in (0, 100], got {}", text));
+  return o;
+}
+
+CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model, data::Dataset &data,
+                             const CalibrationOptions &options, const std::function<void(int64_t, int64_t)> &progress) {
+  auto log = spdlog::get("calibration");
+  const auto start = std::chrono::steady_clock::now();
+  const double pct = options.method == "max" ? 100.0 : options.percentile;
+  std::vector<ir::Node *> pops;
+  std::vector<std::string> taps;
+  for (auto &n : graph.nodes())
+    if (n.kind == ir::OpKind::IF) {
+      const auto &name = graph.value(n.output).name;
+      NEUROCUDA_CHECK(!name.empty()) << "IF node '" << n.name << "' has no ANN value to calibrate from";
+      pops.push_back(&n);
+      taps.push_back(name);
+    }
+  const ir::Shape shape = graph.value(graph.input()).shape;
+  if (data.sample_shape() != shape)
+    throw UserError(fmt::format("calibration data '{}' has samples of shape [{}] but the model input is [{}]",
+                                data.description(), fmt::join(data.sample_shape(), ", "), fmt::join(shape, ", ")));
+  const int64_t total = data.size();
+  std::vector<ChannelPercentile> stats;
+  for (auto *n : pops) {
+    const auto &s = graph.value(n->output).shape;
+    stats.emplace_back(s[0], total * (ir::numel(s) / s[0]), pct);
+  }
+  const int64_t per = ir::numel(shape);
+  std::vector<float> x(static_cast<size_t>(options.batch * per));
+  std::vector<int32_t> labels(static_cast<size_t>(options.batch));
+  data.rewind();
+  int64_t done = 0;
+  while (done < total) {
+    const int64_t n = data.next(std::min(options.batch, total - done), x.data(), labels.data());
+    if (n == 0) break;
+    auto acts = model.forward_taps(x.data(), n, shape, taps);
+    for (size_t i = 0; i < pops.size(); ++i) {
+      const auto &s = graph.value(pops[i]->output).shape;
+      stats[i].add(acts[i].data(), n, ir::numel(s) / s[0]);
+    }
+    done += n;
+    if (progress) progress(done, total);
+  }
+  NEUROCUDA_CHECK(done == total) << "data set ended after " << done << " of " << total << " samples";
+  CalibrationSummary summary;
+  summary.samples = done;
+  for (size_t i = 0; i < pops.size(); ++i) {
+    auto theta = stats[i].result();
+    const float top = *std::max_element(theta.begin(), theta.end());
+    for (auto &t : theta)
+      if (!(t > 1e-6f * std::max(top, 1e-30f)) || !(t > 0)) {
+        // A channel that never fires in the ANN: any positive threshold keeps it silent.
+        t = top > 0 ? top : 1.0f;
+        ++summary.dead_channels;
+      }
+    pops[i]->tensors["threshold"] = ir::Tensor{{static_cast<int64_t>(theta.size())}, theta};
+  }
+  if (summary.dead_channels > 0 && log)
+    log->info("{} channels never activated during calibration; they keep their layer's largest threshold",
+              summary.dead_channels);
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+} // namespace neurocuda::calibration

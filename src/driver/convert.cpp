@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: Apache-2.0
+// `neurocuda convert`: load, lower, convert, calibrate, fold, write.
+#include <fmt/format.h>
+#include <omp.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "neurocuda/backend.h"
+#include "neurocuda/calibration/calibrate.h"
+#include "neurocuda/driver/commands.h"
+#include "neurocuda/error.h"
+#include "neurocuda/format/atomic_file.h"
+#include "neurocuda/format/snn_file.h"
+#include "neurocuda/frontend/torch_model.h"
+#include "neurocuda/passes/pipeline.h"
+#include "progress.h"
+
+#ifndef NEUROCUDA_VERSION
+#define NEUROCUDA_VERSION "0.0.0"
+#endif
+
+namespace neurocuda::driver {
+
+const char *version() { return NEUROCUDA_VERSION; }
+
+std::vector<int> parse_timesteps(const std::string &text) {
+  std::vector<int> out;
+  size_t pos = 0;
+  while (true) {
+    const size_t comma = text.find(',', pos);
+    const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    int t = 0;
+    try {
+      size_t used = 0;
+      t = std::stoi(item, &used);
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception &) {
+      throw UserError(fmt::format("--timesteps expects comma-separated positive integers such as 8,16,32, got '{}'", text));
+    }
+    if (t <= 0 || t > 100000) throw UserError(fmt::format("--timesteps values must be in 1..100000, got {}", t));
+    out.push_back(t);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+void convert(const ConvertOptions &o) {
+  const auto start = std::chrono::steady_clock::now();
+  if (o.batch <= 0) throw UserError("--batch must be positive");
+  if (o.calib_samples < 0) throw UserError("--calib-samples must be 0 (all) or positive");
+  auto cal_opts = calibration::parse_percentile_flag(o.percentile);
+  cal_opts.batch = o.batch;
+  const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
+  frontend::TorchModel::set_threads(threads);
+
+  data::Preprocess pre;
+  if (!o.mean.empty()) pre.mean = data::parse_float_list(o.mean, "--mean");
+  if (!o.std.empty()) pre.std = data::parse_float_list(o.std, "--std");
+  // Check the output location before the expensive work.
+  const std::string output =
+      o.output.empty() ? std::filesystem::path(o.model).stem().string() + ".snn" : o.output;
+  {
+    std::error_code ec;
+    const auto dir = std::filesystem::path(output).has_parent_path() ? std::filesystem::path(output).parent_path()
+                                                                     : std::filesystem::path(".");
+    if (!std::filesystem::is_directory(dir, ec))
+      throw UserError(fmt::format("cannot write '{}': folder '{}' does not exist", output, dir.string()));
+  }
+
+  auto model = frontend::TorchModel::load_file(o.model);
+  auto data = data::limit_and_normalise(
+      data::open_dataset(o.calib, data::parse_split(o.calib_split), data::Split::Train), o.calib_samples, pre);
+  const ir::Shape shape = data->sample_shape();
+
+  passes::PassContext ctx;
+  ctx.verify_each = o.verify_each;
+  ctx.dump_ir_after = o.dump_ir_after;
+  ir::Graph graph = model.lower(shape);
+  ir::verify(graph);
+  if (ctx.dump_ir_after == "lower" || ctx.dump_ir_after == "all") fmt::print(stderr, "// IR after lower\n{}", ir::dump(graph));
+  passes::run_pre_calibration(graph, ctx);
+
+  calibration::CalibrationSummary summary;
+  {
+    Progress bar("calibrating", data->size());
+    summary = calibration::calibrate(graph, model, *data, cal_opts, [&](int64_t d, int64_t) { bar.update(d); });
+  }
+  passes::run_post_calibration(graph, ctx);
+  ir::verify(graph);
+  check_backend(get_backend("cpu"), graph);
+
+  format::NetworkFile net;
+  net.graph = std::move(graph);
+  net.model_bytes = format::read_file(o.model, "model file");
+  auto &info = net.info;
+  info.tool_version = version();
+  info.model_file = std::filesystem::path(o.model).filename().string();
+  info.model_crc32 = format::crc32_of(net.model_bytes);
+  info.calibration_method = cal_opts.method;
+  info.percentile = cal_opts.percentile;
+  info.calibration_samples = summary.samples;
+  info.calibration_data = data->description();
+  info.mean = pre.mean;
+  info.std = pre.std;
+  format::write_network(output, net);
+
+  int64_t neurons = 0, populations = 0, params = 0;
+  for (const auto &n : net.graph.nodes()) {
+    if (n.kind == ir::OpKind::IF) {
+      ++populations;
+      neurons += ir::numel(net.graph.value(n.output).shape);
+    }
+    if (ir::is_synaptic(n.kind)) params += static_cast<int64_t>(n.attr_tensor("weight").data.size() + n.attr_tensor("bias").data.size());
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print("converted {} -> {}\n", o.model, output);
+  fmt::print("  input            [{}] ({} data: {})\n", fmt::join(shape, ", "), data->format(), data->description());
+  fmt::print("  IF populations   {} ({} neurons), {} parameters\n", populations, neurons, params);
+  fmt::print("  calibration      {} {} over {} samples ({:.1f}s)\n", cal_opts.method,
+             cal_opts.method == "max" ? std::string("") : fmt::format("p{}", cal_opts.percentile), summary.samples,
+             summary.seconds);
+  fmt::print("  total time       {:.1f}s\n", secs);
+}
+
+} // namespace neurocuda::driver

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: Apache-2.0
+// `neurocuda eval`: ANN baseline (LibTorch) and SNN (a backend) over a data set, with a report.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <chrono>
+#include <optional>
+#include <nlohmann/json.hpp>
+
+#include "neurocuda/backend.h"
+#include "neurocuda/data/dataset.h"
+#include "neurocuda/driver/commands.h"
+#include "neurocuda/error.h"
+#include "neurocuda/format/atomic_file.h"
+#include "neurocuda/format/snn_file.h"
+#include "neurocuda/frontend/torch_model.h"
+#include "neurocuda/snn/neuron.h"
+#include "progress.h"
+
+namespace neurocuda::driver {
+
+void eval(const EvalOptions &o) {
+  using clock = std::chrono::steady_clock;
+  if (o.batch <= 0) throw UserError("--batch must be positive");
+  if (o.limit < 0) throw UserError("--limit must be 0 (all) or positive");
+  const auto checkpoints = parse_timesteps(o.timesteps);
+  const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
+  const Backend &backend = get_backend(o.backend);
+
+  auto net = format::read_network(o.network);
+  data::Preprocess pre{net.info.mean, net.info.std};
+  auto data = data::limit_and_normalise(data::open_dataset(o.data, data::parse_split(o.split), data::Split::Test),
+                                        o.limit, pre);
+  const ir::Shape shape = net.graph.value(net.graph.input()).shape;
+  if (data->sample_shape() != shape)
+    throw UserError(fmt::format("data '{}' has samples of shape [{}] but network '{}' expects [{}]", data->description(),
+                                fmt::join(data->sample_shape(), ", "), o.network, fmt::join(shape, ", ")));
+  auto program = backend.compile(net.graph, CompileOptions{});
+  std::optional<frontend::TorchModel> model;
+  if (!o.skip_ann) {
+    frontend::TorchModel::set_threads(threads);
+    model = frontend::TorchModel::load_bytes(net.model_bytes, o.network);
+  }
+
+  const int64_t total = data->size();
+  const int64_t per = ir::numel(shape);
+  const size_t ncp = checkpoints.size();
+  const size_t nl = program->layers().size();
+  std::vector<float> x(static_cast<size_t>(o.batch * per));
+  std::vector<int32_t> labels(static_cast<size_t>(o.batch));
+  int64_t ann_correct = 0, samples = 0, classes = 0;
+  std::vector<int64_t> snn_correct(ncp, 0), agree(ncp, 0);
+  std::vector<uint64_t> spikes(ncp * nl, 0), synops(ncp, 0);
+  double ann_secs = 0, snn_secs = 0;
+  RunOptions run_opts;
+  run_opts.checkpoints = checkpoints;
+  run_opts.threads = threads;
+  {
+    Progress bar(fmt::format("eval T={}", checkpoints.back()), total);
+    data->rewind();
+    while (samples < total) {
+      const int64_t n = data->next(std::min(o.batch, total - samples), x.data(), labels.data());
+      if (n == 0) break;
+      for (int64_t i = 0; i < n; ++i)
+        if (labels[static_cast<size_t>(i)] < 0)
+          throw UserError(fmt::format("data '{}' has no labels; eval needs labelled data", data->description()));
+      std::vector<int32_t> ann_pred(static_cast<size_t>(n), -1);
+      if (model) {
+        const auto t0 = clock::now();
+        const auto logits = model->forward(x.data(), n, shape, &classes);
+        ann_secs += std::chrono::duration<double>(clock::now() - t0).count();
+        for (int64_t i = 0; i < n; ++i) {
+          ann_pred[static_cast<size_t>(i)] =
+              snn::argmax(&logits[static_cast<size_t>(i * classes)], static_cast<int>(classes));
+          ann_correct += ann_pred[static_cast<size_t>(i)] == labels[static_cast<size_t>(i)];
+        }
+      }
+      const auto t0 = clock::now();
+      const RunResult r = program->run(Batch{x.data(), n, shape}, run_opts);
+      snn_secs += std::chrono::duration<double>(clock::now() - t0).count();
+      classes = r.classes;
+      for (size_t c = 0; c < ncp; ++c) {
+        for (int64_t i = 0; i < n; ++i) {
+          const int32_t p = r.predictions[c * static_cast<size_t>(n) + static_cast<size_t>(i)];
+          snn_correct[c] += p == labels[static_cast<size_t>(i)];
+          agree[c] += p == ann_pred[static_cast<size_t>(i)];
+        }
+        for (size_t l = 0; l < nl; ++l) spikes[c * nl + l] += r.spikes[c * nl + l];
+        synops[c] += r.synops[c];
+      }
+      samples += n;
+      bar.update(samples);
+    }
+  }
+
+  using nlohmann::json;
+  const auto frac = [&](int64_t k) { return samples ? static_cast<double>(k) / static_cast<double>(samples) : 0.0; };
+  int64_t neurons = 0;
+  for (const auto &l : program->layers()) neurons += l.neurons;
+  json report;
+  report["schema"] = "neurocuda-eval-report";
+  report["schema_version"] = 1;
+  report["network"] = o.network;
+  report["data"] = data->description();
+  report["backend"] = o.backend;
+  report["precision"] = "fp32";
+  report["samples"] = samples;
+  report["timesteps"] = checkpoints.back();
+  report["ann_accuracy"] = model ? json(frac(ann_correct)) : json(nullptr);
+  json per_t = json::array();
+  for (size_t c = 0; c < ncp; ++c) {
+    uint64_t s = 0;
+    for (size_t l = 0; l < nl; ++l) s += spikes[c * nl + l];
+    const double denom = static_cast<double>(neurons) * checkpoints[c] * static_cast<double>(samples);
+    per_t.push_back(json{{"timesteps", checkpoints[c]},
+                     {"snn_accuracy", frac(snn_correct[c])},
+                     {"agreement_with_ann", model ? json(frac(agree[c])) : json(nullptr)},
+                     {"spike_rate", denom > 0 ? static_cast<double>(s) / denom : 0.0},
+                     {"synops", synops[c]},
+                     {"synops_per_sample", samples ? static_cast<double>(synops[c]) / static_cast<double>(samples) : 0.0}});
+  }
+  const size_t last = ncp - 1;
+  report["snn_accuracy"] = frac(snn_correct[last]);
+  report["synops"] = synops[last];
+  report["synops_per_sample"] = per_t[last]["synops_per_sample"];
+  report["spike_rate"] = per_t[last]["spike_rate"];
+  report["results"] = per_t;
+  json layers = json::array();
+  for (size_t l = 0; l < nl; ++l) {
+    const auto &L = program->layers()[l];
+    const double denom = static_cast<double>(L.neurons) * checkpoints[last] * static_cast<double>(samples);
+    layers.push_back(json{{"name", L.name},
+                      {"neurons", L.neurons},
+                      {"spikes", spikes[last * nl + l]},
+                      {"spike_rate", denom > 0 ? static_cast<double>(spikes[last * nl + l]) / denom : 0.0}});
+  }
+  report["layers"] = layers;
+  report["timing"] = {{"threads", threads},
+                      {"ann_seconds", ann_secs},
+                      {"snn_seconds", snn_secs},
+                      {"ann_images_per_second", ann_secs > 0 ? static_cast<double>(samples) / ann_secs : 0.0},
+                      {"snn_images_per_second", snn_secs > 0 ? static_cast<double>(samples) / snn_secs : 0.0}};
+  if (!o.report.empty()) format::write_file_atomic(o.report, report.dump(2) + "\n");
+
+  fmt::print("network   {} ({} backend, fp32)\n", o.network, o.backend);
+  fmt::print("data      {} ({} samples)\n", data->description(), samples);
+  if (model) fmt::print("ANN accuracy   {:.4f}  ({} / {}, LibTorch)\n", frac(ann_correct), ann_correct, samples);
+  fmt::print("\n{:>6}  {:>12}  {:>9}  {:>10}  {:>14}\n", "T", "SNN accuracy", "ANN - SNN", "spike rate", "SynOps/sample");
+  for (size_t c = 0; c < ncp; ++c) {
+    const auto &r = per_t[c];
+    fmt::print("{:>6}  {:>12.4f}  {:>9}  {:>10.4f}  {:>14.4g}\n", checkpoints[c], r["snn_accuracy"].get<double>(),
+               model ? fmt::format("{:+.2f} pp", 100.0 * (frac(ann_correct) - r["snn_accuracy"].get<double>())) : "-",
+               r["spike_rate"].get<double>(), r["synops_per_sample"].get<double>());
+  }
+  fmt::print("\nspike rate per layer at T={} (spikes per neuron per timestep)\n", checkpoints[last]);
+  for (const auto &l : layers)
+    fmt::print("  {:<28} {:>8} neurons  {:.4f}\n", l["name"].get<std::string>(), l["neurons"].get<int64_t>(),
+               l["spike_rate"].get<double>());
+  fmt::print("\nthroughput: SNN {:.1f} images/s (T={}, {} threads)", report["timing"]["snn_images_per_second"].get<double>(),
+             checkpoints[last], threads);
+  if (model) fmt::print(", ANN {:.1f} images/s", report["timing"]["ann_images_per_second"].get<double>());
+  fmt::print("\n");
+  if (!o.report.empty()) fmt::print("report: {}\n", o.report);
+}
+
+} // namespace neurocuda::driver

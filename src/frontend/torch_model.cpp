@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: Apache-2.0
+// TorchScript loading and ANN execution through LibTorch.
+#include "neurocuda/frontend/torch_model.h"
+
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "neurocuda/error.h"
+#include "torch_model_impl.h"
+
+namespace neurocuda::frontend {
+namespace {
+
+std::string first_line(const std::string &s) {
+  const auto nl = s.find('\n');
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+std::unique_ptr<TorchModel::Impl> finish_load(torch::jit::Module module, const std::string &name) {
+  auto impl = std::make_unique<TorchModel::Impl>();
+  impl->name = name;
+  module.eval();
+  if (!module.find_method("forward"))
+    throw UserError(fmt::format("model '{}' has no forward method; export it with torch.jit.script or torch.jit.trace",
+                                name));
+  impl->original = module;
+  try {
+    impl->frozen = torch::jit::freeze(module.clone());
+  } catch (const c10::Error &e) {
+    throw UserError(fmt::format("cannot freeze model '{}': {}", name, first_line(e.what_without_backtrace())));
+  }
+  return impl;
+}
+
+torch::Tensor make_input(const float *x, int64_t n, const ir::Shape &shape) {
+  std::vector<int64_t> sizes{n};
+  sizes.insert(sizes.end(), shape.begin(), shape.end());
+  return torch::from_blob(const_cast<float *>(x), sizes, torch::kFloat32).clone();
+}
+
+std::vector<float> to_vector(const torch::Tensor &t) {
+  auto c = t.to(torch::kFloat32).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+} // namespace
+
+TorchModel::TorchModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TorchModel::TorchModel(TorchModel &&) noexcept = default;
+TorchModel &TorchModel::operator=(TorchModel &&) noexcept = default;
+TorchModel::~TorchModel() = default;
+
+TorchModel TorchModel::load_file(const std::string &path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw UserError(fmt::format("model file '{}' does not exist or is not a file", path));
+  try {
+    return TorchModel(finish_load(torch::jit::load(path), path));
+  } catch (const c10::Error &e) {
+    throw UserError(fmt::format("cannot load '{}' as TorchScript ({}); save the model with "
+                                "torch.jit.script(model).save(path) or torch.jit.trace(model, example).save(path)",
+                                path, first_line(e.what_without_backtrace())));
+  }
+}
+
+TorchModel TorchModel::load_bytes(const std::string &bytes, const std::string &name) {
+  try {
+    std::istringstream in(bytes);
+    return TorchModel(finish_load(torch::jit::load(in), name));
+  } catch (const c10::Error &e) {
+    throw UserError(fmt::format("cannot load the model embedded in '{}' ({})", name, first_line(e.what_without_backtrace())));
+  }
+}
+
+ir::Graph TorchModel::lower(const ir::Shape &input_shape) const { return lower_graph(*impl_, input_shape); }
+
+std::vector<float> TorchModel::forward(const float *x, int64_t n, const ir::Shape &shape, int64_t *classes) const {
+  torch::InferenceMode guard;
+  torch::jit::IValue out;
+  try {
+    out = impl_->original.forward({make_input(x, n, shape)});
+  } catch (const c10::Error &e) {
+    throw UserError(fmt::format("model '{}' failed on input of shape [{}]: {}", impl_->name, fmt::join(shape, ", "),
+                                first_line(e.what_without_backtrace())));
+  }
+  if (out.isTuple()) out = out.toTupleRef().elements().at(0);
+  if (!out.isTensor()) throw UserError(fmt::format("model '{}' does not return a tensor", impl_->name));
+  auto t = out.toTensor();
+  if (t.dim() != 2 || t.size(0) != n)
+    throw UserError(fmt::format("model '{}' returns shape [{}]; a classifier must return [batch, classes]", impl_->name,
+                                fmt::join(t.sizes(), ", ")));
+  *classes = t.size(1);
+  return to_vector(t);
+}
+
+std::vector<std::vector<float>> TorchModel::forward_taps(const float *x, int64_t n, const ir::Shape &shape,
+                                                         const std::vector<std::string> &taps) const {
+  // A copy of the frozen graph that returns the tapped values (cloned where they are made,
+  // so later in-place ops cannot change them) instead of the model output.
+  // Value names are looked up in the frozen graph and mapped to the copy by position:
+  // copies keep node order but not the numeric names of unnamed values.
+  auto original = impl_->frozen.get_method("forward").graph();
+  auto graph = original->copy();
+  std::unordered_map<std::string, std::pair<size_t, size_t>> where;
+  {
+    size_t i = 0;
+    for (auto *node : original->nodes()) {
+      for (size_t k = 0; k < node->outputs().size(); ++k) where[node->output(k)->debugName()] = {i, k};
+      ++i;
+    }
+  }
+  std::vector<torch::jit::Node *> copy_nodes(graph->nodes().begin(), graph->nodes().end());
+  while (!graph->outputs().empty()) graph->eraseOutput(0);
+  for (const auto &tap : taps) {
+    auto it = where.find(tap);
+    if (it == where.end())
+      throw UserError(fmt::format("cannot calibrate model '{}': activation '{}' is computed inside control flow that "
+                                  "neurocuda cannot tap",
+                                  impl_->name, tap));
+    auto *value = copy_nodes.at(it->second.first)->output(it->second.second);
+    torch::jit::WithInsertPoint guard(value->node()->next());
+    graph->registerOutput(graph->insert(c10::Symbol::fromQualString("aten::clone"), {value}));
+  }
+  torch::jit::GraphExecutor exec(graph, "neurocuda_calibration");
+  torch::InferenceMode guard;
+  torch::jit::Stack stack{impl_->frozen._ivalue(), make_input(x, n, shape)};
+  exec.run(stack);
+  NEUROCUDA_CHECK(stack.size() == taps.size()) << "tap outputs " << stack.size() << " != " << taps.size();
+  std::vector<std::vector<float>> out;
+  for (auto &v : stack) out.push_back(to_vector(v.toTensor()));
+  return out;
+}
+
+void TorchModel::set_threads(int threads) { at::set_num_threads(threads); }
+
+} // namespace neurocuda::frontend

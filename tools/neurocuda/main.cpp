@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+// The `neurocuda` command: parses flags, sets up logging, calls one driver entry point, maps errors to exit codes.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "neurocuda/backend.h"
+#include "neurocuda/driver/commands.h"
+#include "neurocuda/error.h"
+
+namespace {
+
+// Exit codes (docs/cli.md).
+constexpr int kExitOk = 0;
+constexpr int kExitUserError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitInternalError = 3;
+
+void setup_logging(bool verbose) {
+  for (const char *name : {"frontend", "passes", "calibration", "backend.cpu", "driver"}) {
+    auto logger = spdlog::stderr_color_mt(name);
+    logger->set_pattern("%^%l%$ [%n] %v");
+    logger->set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+  }
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"neurocuda: convert trained PyTorch (TorchScript) models into validated spiking neural networks"};
+  app.set_version_flag("--version", neurocuda::driver::version());
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "More log output on stderr");
+
+  neurocuda::driver::ConvertOptions conv;
+  auto *c = app.add_subcommand("convert", "Convert a TorchScript model into a calibrated spiking network (.snn)");
+  c->add_option("model", conv.model, "TorchScript model file (torch.jit.script or torch.jit.trace, saved with .save())")->required();
+  c->add_option("--calib", conv.calib, "Calibration data: file or folder (IDX, .npy/.npz, CIFAR-10 binary, image folder)")->required();
+  c->add_option("-o,--output", conv.output, "Output network file (default: <model stem>.snn in the current folder)");
+  c->add_option("--percentile", conv.percentile, "Per-channel threshold percentile in (0, 100], or 'max'")->capture_default_str();
+  c->add_option("--calib-samples", conv.calib_samples, "Use the first N calibration samples (0 = all)")->capture_default_str();
+  c->add_option("--calib-split", conv.calib_split, "auto|train|test: which split of a folder holding both (auto = train)")->capture_default_str();
+  c->add_option("--mean", conv.mean, "Normalisation mean, one value or one per channel (e.g. 0.5 or 0.49,0.48,0.45)");
+  c->add_option("--std", conv.std, "Normalisation standard deviation, one value or one per channel");
+  c->add_option("--batch", conv.batch, "Calibration batch size")->capture_default_str();
+  c->add_option("--threads", conv.threads, "Threads (0 = all cores)")->capture_default_str();
+  c->add_flag("--verify-each", conv.verify_each, "Verify the IR after every pass");
+  c->add_option("--dump-ir-after", conv.dump_ir_after, "Print the IR to stderr after a pass (lower, a pass name, or all)");
+  c->footer("Examples:\n"
+            "  neurocuda convert models/vgg_small.pt --calib /usr/share/datasets/fashion-mnist -o vgg.snn\n"
+            "  neurocuda convert model.pt --calib cifar-10-batches-bin --mean 0.49,0.48,0.45 --std 0.25 --percentile 99.9\n"
+            "  neurocuda convert model.pt --calib calib.npz --percentile max --calib-samples 2000");
+
+  neurocuda::driver::EvalOptions ev;
+  auto *e = app.add_subcommand("eval", "Run a converted network on a backend and report accuracy, spike rates and SynOps");
+  e->add_option("network", ev.network, "Converted network file (.snn) from `neurocuda convert`")->required();
+  e->add_option("--data", ev.data, "Evaluation data: file or folder (a folder with train and test splits uses test)")->required();
+  e->add_option("-T,--timesteps", ev.timesteps, "Timesteps, or a comma-separated list evaluated in one run (8,16,32,64)")->capture_default_str();
+  e->add_option("--backend", ev.backend, "Backend to run on")->capture_default_str();
+  e->add_option("--report", ev.report, "Write the JSON report to this file (schema: docs/report-schema.md)");
+  e->add_option("--split", ev.split, "auto|train|test: which split of a folder holding both (auto = test)")->capture_default_str();
+  e->add_option("--limit", ev.limit, "Evaluate only the first N samples (0 = all)")->capture_default_str();
+  e->add_option("--batch", ev.batch, "Samples per batch (memory is bounded by the batch)")->capture_default_str();
+  e->add_option("--threads", ev.threads, "Threads (0 = all cores)")->capture_default_str();
+  e->add_flag("--skip-ann", ev.skip_ann, "Do not run the ANN baseline through LibTorch");
+  e->footer("Examples:\n"
+            "  neurocuda eval vgg.snn --data /usr/share/datasets/fashion-mnist -T 32 --report report.json\n"
+            "  neurocuda eval vgg.snn --data /usr/share/datasets/fashion-mnist -T 8,16,32,64");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &err) {
+    const int rc = app.exit(err);  // prints help, version or the usage error
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  setup_logging(verbose);
+  try {
+    if (*c) neurocuda::driver::convert(conv);
+    else if (*e) neurocuda::driver::eval(ev);
+    return kExitOk;
+  } catch (const neurocuda::UserError &err) {
+    std::fprintf(stderr, "error: %s\n", err.what());
+    return kExitUserError;
+  } catch (const neurocuda::InternalError &err) {
+    std::fprintf(stderr, "internal error: %s\nThis is a bug in neurocuda; please report it with the command you ran.\n",
+                 err.what());
+    return kExitInternalError;
+  } catch (const std::exception &err) {
+    std::fprintf(stderr, "internal error: %s\nThis is a bug in neurocuda; please report it with the command you ran.\n",
+                 err.what());
+    return kExitInternalError;
+  }
+}
