@@ -116,6 +116,7 @@ public:
     r.samples = batch.count;
     r.classes = classes_;
     r.predictions.assign(ncp * static_cast<size_t>(batch.count), 0);
+    r.readout.assign(static_cast<size_t>(batch.count * classes_), 0.0f);
     // Per-sample counters, reduced in sample order afterwards: the result does not depend on threads.
     std::vector<uint64_t> spikes(static_cast<size_t>(batch.count) * ncp * nl, 0);
     std::vector<uint64_t> synops(static_cast<size_t>(batch.count) * ncp, 0);
@@ -132,9 +133,12 @@ public:
       ws.readout.resize(static_cast<size_t>(classes_));
 #pragma omp for schedule(dynamic, 1)
       for (int64_t i = 0; i < batch.count; ++i)
+      {
         run_sample(ws, batch.data + i * per, options.checkpoints, &r.predictions[0], static_cast<size_t>(batch.count),
                    static_cast<size_t>(i), &spikes[static_cast<size_t>(i) * ncp * nl],
                    &synops[static_cast<size_t>(i) * ncp]);
+        std::copy(ws.readout.begin(), ws.readout.end(), r.readout.begin() + i * classes_);
+      }
     }
     r.spikes.assign(ncp * nl, 0);
     r.synops.assign(ncp, 0);
@@ -453,8 +457,8 @@ public:
   std::string_view name() const override { return "cpu"; }
   Availability availability() const override { return {}; }
   Support supports(const ir::Node &node) const override {
-    if (node.kind == OpKind::Relu)
-      return {false, "an unconverted ReLU; run `neurocuda convert` to turn activations into IF neurons"};
+    // ReLU is supported so that a lowered, unconverted ANN can be run (T = 1) to check lowering.
+    (void)node;
     return {};
   }
   std::unique_ptr<Program> compile(const ir::Graph &graph, const CompileOptions &options) const override {

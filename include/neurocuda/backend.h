@@ -59,6 +59,7 @@ struct RunResult {
   std::vector<int32_t> predictions;  ///< [checkpoint][sample]
   std::vector<uint64_t> spikes;      ///< [checkpoint][layer]: spikes emitted up to that timestep
   std::vector<uint64_t> synops;      ///< [checkpoint]: spike-driven synaptic operations up to that timestep
+  std::vector<float> readout;        ///< [sample][class]: readout current summed over all timesteps
 };
 
 /// A network laid out for one backend.

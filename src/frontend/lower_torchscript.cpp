@@ -124,6 +124,9 @@ private:
     if (auto cs = n->callstack())
       for (const auto &e : (*cs)->vec()) out.push_back(std::get<1>(e));
     out.push_back(n->sourceRange());
+    // A loaded archive points into its serialized code; the debug tables lead back to the user's source.
+    for (auto &r : out)
+      if (auto orig = r.findSourceRangeThatGenerated()) r = *orig;
     return out;
   }
 
@@ -226,7 +229,12 @@ private:
   void emit(Node *n, ir::Node node) {
     node.name = node_name(n);
     node.source = where(n);
-    const ir::Shape shape = ir::infer_shape(graph_, node);
+    ir::Shape shape;
+    try {
+      shape = ir::infer_shape(graph_, node);
+    } catch (const UserError &e) {
+      throw UserError(fmt::format("{} (the data's per-sample shape is [{}])", e.what(), fmt::join(input_shape_, ", ")));
+    }
     const int idx = graph_.add_node(std::move(node), shape);
     const int out = graph_.nodes()[static_cast<size_t>(idx)].output;
     graph_.value(out).name = n->output(0)->debugName();
