@@ -6,7 +6,10 @@
 #include <fmt/format.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
+#include <atomic>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 #include <sstream>
 
 #include "neurocuda/error.h"
@@ -14,6 +17,36 @@
 
 namespace neurocuda::frontend {
 namespace {
+
+// LibTorch's results can depend on its intra-op thread count (GEMM blocking). For results that
+// do not depend on --threads, every batch is cut into fixed chunks, each run single-threaded;
+// the chunks are spread over our own worker threads.
+constexpr int64_t kChunk = 32;
+int g_threads = 1;
+
+template <typename Fn> void for_each_chunk(int64_t n, Fn &&fn) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::atomic<int64_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto worker = [&] {
+    at::set_num_threads(1);
+    for (int64_t c; (c = next++) < chunks;) {
+      try {
+        fn(c * kChunk, std::min(kChunk, n - c * kChunk));
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    }
+  };
+  const int workers = static_cast<int>(std::min<int64_t>(g_threads, chunks));
+  std::vector<std::thread> pool;
+  for (int i = 1; i < workers; ++i) pool.emplace_back(worker);
+  worker();
+  for (auto &t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+}
 
 std::string first_line(const std::string &s) {
   const auto nl = s.find('\n');
@@ -79,22 +112,31 @@ TorchModel TorchModel::load_bytes(const std::string &bytes, const std::string &n
 ir::Graph TorchModel::lower(const ir::Shape &input_shape) const { return lower_graph(*impl_, input_shape); }
 
 std::vector<float> TorchModel::forward(const float *x, int64_t n, const ir::Shape &shape, int64_t *classes) const {
-  torch::InferenceMode guard;
-  torch::jit::IValue out;
-  try {
-    out = impl_->original.forward({make_input(x, n, shape)});
-  } catch (const c10::Error &e) {
-    throw UserError(fmt::format("model '{}' failed on input of shape [{}]: {}", impl_->name, fmt::join(shape, ", "),
-                                first_line(e.what_without_backtrace())));
-  }
-  if (out.isTuple()) out = out.toTupleRef().elements().at(0);
-  if (!out.isTensor()) throw UserError(fmt::format("model '{}' does not return a tensor", impl_->name));
-  auto t = out.toTensor();
-  if (t.dim() != 2 || t.size(0) != n)
-    throw UserError(fmt::format("model '{}' returns shape [{}]; a classifier must return [batch, classes]", impl_->name,
-                                fmt::join(t.sizes(), ", ")));
-  *classes = t.size(1);
-  return to_vector(t);
+  const int64_t per = ir::numel(shape);
+  std::vector<std::vector<float>> parts(static_cast<size_t>((n + kChunk - 1) / kChunk));
+  std::atomic<int64_t> width{-1};
+  for_each_chunk(n, [&](int64_t begin, int64_t count) {
+    torch::InferenceMode guard;
+    torch::jit::IValue out;
+    try {
+      out = impl_->original.forward({make_input(x + begin * per, count, shape)});
+    } catch (const c10::Error &e) {
+      throw UserError(fmt::format("model '{}' failed on input of shape [{}]: {}", impl_->name, fmt::join(shape, ", "),
+                                  first_line(e.what_without_backtrace())));
+    }
+    if (out.isTuple()) out = out.toTupleRef().elements().at(0);
+    if (!out.isTensor()) throw UserError(fmt::format("model '{}' does not return a tensor", impl_->name));
+    auto t = out.toTensor();
+    if (t.dim() != 2 || t.size(0) != count)
+      throw UserError(fmt::format("model '{}' returns shape [{}]; a classifier must return [batch, classes]",
+                                  impl_->name, fmt::join(t.sizes(), ", ")));
+    width = t.size(1);
+    parts[static_cast<size_t>(begin / kChunk)] = to_vector(t);
+  });
+  *classes = width;
+  std::vector<float> logits;
+  for (auto &p : parts) logits.insert(logits.end(), p.begin(), p.end());
+  return logits;
 }
 
 std::vector<std::vector<float>> TorchModel::forward_taps(const float *x, int64_t n, const ir::Shape &shape,
@@ -126,15 +168,25 @@ std::vector<std::vector<float>> TorchModel::forward_taps(const float *x, int64_t
     graph->registerOutput(graph->insert(c10::Symbol::fromQualString("aten::clone"), {value}));
   }
   torch::jit::GraphExecutor exec(graph, "neurocuda_calibration");
-  torch::InferenceMode guard;
-  torch::jit::Stack stack{impl_->frozen._ivalue(), make_input(x, n, shape)};
-  exec.run(stack);
-  NEUROCUDA_CHECK(stack.size() == taps.size()) << "tap outputs " << stack.size() << " != " << taps.size();
-  std::vector<std::vector<float>> out;
-  for (auto &v : stack) out.push_back(to_vector(v.toTensor()));
+  const int64_t per = ir::numel(shape);
+  std::vector<std::vector<std::vector<float>>> parts(static_cast<size_t>((n + kChunk - 1) / kChunk));
+  for_each_chunk(n, [&](int64_t begin, int64_t count) {
+    torch::InferenceMode guard;
+    torch::jit::Stack stack{impl_->frozen._ivalue(), make_input(x + begin * per, count, shape)};
+    exec.run(stack);
+    NEUROCUDA_CHECK(stack.size() == taps.size()) << "tap outputs " << stack.size() << " != " << taps.size();
+    auto &part = parts[static_cast<size_t>(begin / kChunk)];
+    for (auto &v : stack) part.push_back(to_vector(v.toTensor()));
+  });
+  std::vector<std::vector<float>> out(taps.size());
+  for (auto &part : parts)
+    for (size_t i = 0; i < taps.size(); ++i) out[i].insert(out[i].end(), part[i].begin(), part[i].end());
   return out;
 }
 
-void TorchModel::set_threads(int threads) { at::set_num_threads(threads); }
+void TorchModel::set_threads(int threads) {
+  g_threads = std::max(threads, 1);
+  at::set_num_threads(1);
+}
 
 } // namespace neurocuda::frontend

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs dependencies, builds, and runs the whole test suite (unit, frontend, errors, e2e).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install_deps.sh
+./scripts/build.sh > build.log 2>&1 || { tail -50 build.log; exit 1; }
+cd build
+ctest --output-on-failure -j 2 "$@"

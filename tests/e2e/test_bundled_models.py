@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""End to end on the bundled models with Fashion-MNIST (Debian's dataset-fashion-mnist).
+
+- convert is deterministic (byte-identical .snn from the same inputs);
+- eval's ANN accuracy over the full test set equals the manifest's PyTorch number exactly;
+- the SNN tracks the ANN (checked loosely on 1000 samples; the README has the full-set table);
+- the JSON report has the documented keys.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ARGS = None
+
+
+def run(*args):
+    p = subprocess.run([ARGS.tool, *args], capture_output=True, text=True, timeout=1800)
+    if p.returncode != 0:
+        raise AssertionError(f"neurocuda {' '.join(args)} failed ({p.returncode}): {p.stderr}")
+    return p.stdout
+
+
+class BundledModels(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="neurocuda_e2e_")
+        with open(os.path.join(ARGS.models, "manifest.json")) as f:
+            cls.manifest = json.load(f)
+
+    def check_model(self, name):
+        model = os.path.join(ARGS.models, self.manifest["models"][name]["file"])
+        a, b = (os.path.join(self.tmp.name, f"{name}_{i}.snn") for i in (1, 2))
+        run("convert", model, "--calib", ARGS.data, "--calib-samples", "2000", "-o", a)
+        run("convert", model, "--calib", ARGS.data, "--calib-samples", "2000", "-o", b, "--threads", "1")
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            self.assertEqual(fa.read(), fb.read(), "convert is not deterministic")
+
+        # ANN baseline over the full test set: identical to PyTorch's number in the manifest.
+        full = os.path.join(self.tmp.name, f"{name}_full.json")
+        run("eval", a, "--data", ARGS.data, "-T", "1", "--report", full)
+        with open(full) as f:
+            rep = json.load(f)
+        self.assertEqual(rep["samples"], 10000)
+        self.assertEqual(rep["ann_accuracy"], self.manifest["models"][name]["ann_test_accuracy"])
+
+        # SNN fidelity, loosely on 1000 samples at T = 64, and the report's schema.
+        part = os.path.join(self.tmp.name, f"{name}_part.json")
+        out = run("eval", a, "--data", ARGS.data, "-T", "16,64", "--limit", "1000", "--report", part)
+        self.assertIn("SNN accuracy", out)
+        with open(part) as f:
+            rep = json.load(f)
+        for key in ("ann_accuracy", "snn_accuracy", "timesteps", "backend", "samples", "synops", "layers", "results"):
+            self.assertIn(key, rep)
+        self.assertEqual(rep["timesteps"], 64)
+        self.assertEqual(rep["backend"], "cpu")
+        self.assertEqual(rep["samples"], 1000)
+        self.assertGreater(rep["synops"], 0)
+        self.assertTrue(all(0.0 < layer["spike_rate"] < 1.0 and layer["name"] for layer in rep["layers"]))
+        self.assertEqual([r["timesteps"] for r in rep["results"]], [16, 64])
+        self.assertLessEqual(rep["ann_accuracy"] - rep["snn_accuracy"], 0.03, rep)
+        self.assertGreater(rep["results"][1]["snn_accuracy"], rep["results"][0]["snn_accuracy"] - 0.01)
+
+    def test_vgg_small(self):
+        self.check_model("vgg_small")
+
+    def test_resnet_small(self):
+        self.check_model("resnet_small")
+
+    def test_npz_calibration_sample(self):
+        out = os.path.join(self.tmp.name, "npz.snn")
+        text = run("convert", os.path.join(ARGS.models, "vgg_small.pt"), "--calib",
+                   os.path.join(ARGS.models, "fmnist_sample_256.npz"), "-o", out)
+        self.assertIn("npz", text)
+        self.assertTrue(os.path.exists(out))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tool", required=True)
+    ap.add_argument("--models", required=True)
+    ap.add_argument("--data", required=True)
+    ARGS, rest = ap.parse_known_args()
+    unittest.main(argv=[sys.argv[0], "-v", *rest])

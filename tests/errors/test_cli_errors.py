@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""The neurocuda CLI on bad input: exit code, message, and no output file left behind.
+
+Usage: test_cli_errors.py --tool build/tools/neurocuda/neurocuda --fixtures build/tests/fixtures --models models
+Needs only the standard library (the fixtures are made by make_test_models.py beforehand).
+"""
+import argparse
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ARGS = None
+
+
+def run(*args):
+    p = subprocess.run([ARGS.tool, *args], capture_output=True, text=True, timeout=600)
+    return p.returncode, p.stdout, p.stderr
+
+
+def write_idx(folder, prefix, n, h, w):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"{prefix}-images-idx3-ubyte"), "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, h, w) + bytes((i * 7) % 256 for i in range(n * h * w)))
+    with open(os.path.join(folder, f"{prefix}-labels-idx1-ubyte"), "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(i % 5 for i in range(n)))
+
+
+class CliErrors(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="neurocuda_errors_")
+        self.data12 = os.path.join(self.tmp, "data12")
+        write_idx(self.data12, "train", 32, 12, 12)
+        write_idx(self.data12, "t10k", 16, 12, 12)
+        self.out = os.path.join(self.tmp, "out.snn")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def assertUserError(self, result, *fragments, code=1):
+        rc, out, err = result
+        self.assertEqual(rc, code, f"exit code {rc}; stderr: {err}")
+        for frag in fragments:
+            self.assertIn(frag, err)
+        self.assertTrue(err.startswith("error:") or code == 2, err)
+
+    def assertNoOutput(self):
+        self.assertFalse(os.path.exists(self.out), "output file left behind")
+        leftovers = [f for f in os.listdir(self.tmp) if f.startswith(".out.snn")]
+        self.assertEqual(leftovers, [], "temporary file left behind")
+
+    def convert_fixture(self, name="conv_forms_script.pt"):
+        rc, out, err = run("convert", os.path.join(ARGS.fixtures, name), "--calib", self.data12, "-o", self.out)
+        self.assertEqual(rc, 0, err)
+
+    def test_truncated_model(self):
+        bad = os.path.join(self.tmp, "truncated.pt")
+        with open(os.path.join(ARGS.models, "vgg_small.pt"), "rb") as f:
+            data = f.read()
+        with open(bad, "wb") as f:
+            f.write(data[: len(data) // 3])
+        self.assertUserError(run("convert", bad, "--calib", self.data12, "-o", self.out), "cannot load", "TorchScript")
+        self.assertNoOutput()
+
+    def test_not_torchscript(self):
+        self.assertUserError(run("convert", os.path.join(ARGS.fixtures, "not_torchscript.pt"), "--calib", self.data12,
+                                 "-o", self.out), "cannot load", "torch.jit.script")
+        self.assertNoOutput()
+
+    def test_missing_model(self):
+        self.assertUserError(run("convert", os.path.join(self.tmp, "nope.pt"), "--calib", self.data12, "-o", self.out),
+                             "does not exist")
+        self.assertNoOutput()
+
+    def test_unsupported_operator_names_op_and_line(self):
+        self.assertUserError(run("convert", os.path.join(ARGS.fixtures, "unsupported_gelu_script.pt"), "--calib",
+                                 self.data12, "-o", self.out), "aten::gelu", "make_test_models.py:")
+        self.assertNoOutput()
+
+    def test_wrong_data_shape_names_both_shapes(self):
+        cifar = os.path.join(self.tmp, "cifar.bin")
+        with open(cifar, "wb") as f:
+            f.write(bytes(3073 * 4))
+        self.assertUserError(run("convert", os.path.join(ARGS.models, "vgg_small.pt"), "--calib", cifar, "-o", self.out),
+                             "[3, 32, 32]", "[16, 1, 3, 3]")
+        self.assertNoOutput()
+
+    def test_empty_and_missing_data_folder(self):
+        empty = os.path.join(self.tmp, "empty")
+        os.makedirs(empty)
+        model = os.path.join(ARGS.fixtures, "conv_forms_script.pt")
+        self.assertUserError(run("convert", model, "--calib", empty, "-o", self.out), "empty")
+        self.assertUserError(run("convert", model, "--calib", os.path.join(self.tmp, "missing"), "-o", self.out),
+                             "does not exist")
+        self.assertNoOutput()
+
+    def test_unwritable_output(self):
+        model = os.path.join(ARGS.fixtures, "conv_forms_script.pt")
+        target = os.path.join(self.tmp, "no_such_dir", "x.snn")
+        self.assertUserError(run("convert", model, "--calib", self.data12, "-o", target), "no_such_dir")
+        self.assertFalse(os.path.exists(os.path.dirname(target)))
+        a_file = os.path.join(self.tmp, "plainfile")
+        open(a_file, "w").close()
+        self.assertUserError(run("convert", model, "--calib", self.data12, "-o", os.path.join(a_file, "x.snn")),
+                             "cannot write")
+
+    def test_corrupt_network_file(self):
+        self.convert_fixture()
+        with open(self.out, "rb") as f:
+            data = bytearray(f.read())
+        data[len(data) // 2] ^= 0x40
+        bad = os.path.join(self.tmp, "corrupt.snn")
+        with open(bad, "wb") as f:
+            f.write(data)
+        report = os.path.join(self.tmp, "report.json")
+        self.assertUserError(run("eval", bad, "--data", self.data12, "--report", report),
+                             "not a valid neurocuda network file")
+        self.assertFalse(os.path.exists(report))
+        with open(bad, "wb") as f:
+            f.write(data[:100])
+        self.assertUserError(run("eval", bad, "--data", self.data12), "not a valid neurocuda network file")
+
+    def test_eval_data_shape_mismatch(self):
+        self.convert_fixture()
+        data28 = os.path.join(self.tmp, "data28")
+        write_idx(data28, "t10k", 4, 28, 28)
+        self.assertUserError(run("eval", self.out, "--data", data28), "[1, 28, 28]", "[1, 12, 12]")
+
+    def test_bad_flag_values(self):
+        self.convert_fixture()
+        os.rename(self.out, self.out + ".keep")
+        model = os.path.join(ARGS.fixtures, "conv_forms_script.pt")
+        self.assertUserError(run("convert", model, "--calib", self.data12, "-o", self.out, "--percentile", "abc"),
+                             "--percentile")
+        self.assertUserError(run("convert", model, "--calib", self.data12, "-o", self.out, "--percentile", "0"),
+                             "--percentile")
+        self.assertNoOutput()
+        self.assertUserError(run("eval", self.out + ".keep", "--data", self.data12, "-T", "8,zero"), "--timesteps")
+        self.assertUserError(run("eval", self.out + ".keep", "--data", self.data12, "--backend", "tpu"),
+                             "unknown backend", "cpu")
+        self.assertUserError(run("convert", model, "--no-such-flag"), code=2)
+        self.assertUserError(run("frobnicate"), code=2)
+
+    def test_help_has_examples_and_exits_zero(self):
+        for cmd in ("convert", "eval"):
+            rc, out, err = run(cmd, "--help")
+            self.assertEqual(rc, 0)
+            self.assertIn("Examples:", out)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tool", required=True)
+    ap.add_argument("--fixtures", required=True)
+    ap.add_argument("--models", required=True)
+    ARGS, rest = ap.parse_known_args()
+    unittest.main(argv=[sys.argv[0], "-v", *rest])
