@@ -49,6 +49,8 @@ struct Step {
   // add / batch_norm
   std::vector<std::vector<float>> coeff;
   std::vector<float> scale, shift;
+  // conv scatter tables: for input row y, the (ky, oy) pairs it reaches (likewise for columns)
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> row_taps, col_taps;
   // max-pool over time-varying input: index of its running-sum state
   int pool_state = -1;
   // IF
@@ -62,6 +64,7 @@ struct Workspace {
   std::vector<std::vector<float>> pool_sum;  // per stateful max-pool: running sum of its input
   std::vector<std::vector<float>> pool_max;  // per stateful max-pool: max of the running sums so far
   std::vector<float> readout;
+  std::vector<std::vector<uint64_t>> channel_spikes;  // per layer, summed over the samples this thread ran
 };
 
 class CpuProgram : public Program {
@@ -88,7 +91,8 @@ public:
       if (n.kind == OpKind::MaxPool2d && !s.is_static) s.pool_state = num_pool_states_++;
       if (n.kind == OpKind::IF) {
         s.layer = static_cast<int>(layers_.size());
-        layers_.push_back({n.name, ir::numel(g.value(n.output).shape)});
+        layers_.push_back({n.name, ir::numel(g.value(n.output).shape), g.value(n.output).shape.at(0),
+                           static_cast<int>(steps_.size())});
         auto it = n.floats.find("v0");
         if (it != n.floats.end()) s.v0 = static_cast<float>(it->second);
       }
@@ -131,6 +135,10 @@ public:
       ws.pool_sum.resize(static_cast<size_t>(num_pool_states_));
       ws.pool_max.resize(static_cast<size_t>(num_pool_states_));
       ws.readout.resize(static_cast<size_t>(classes_));
+      if (options.channel_spikes) {
+        ws.channel_spikes.resize(nl);
+        for (size_t l = 0; l < nl; ++l) ws.channel_spikes[l].assign(static_cast<size_t>(layers_[l].channels), 0);
+      }
 #pragma omp for schedule(dynamic, 1)
       for (int64_t i = 0; i < batch.count; ++i)
       {
@@ -138,6 +146,16 @@ public:
                    static_cast<size_t>(i), &spikes[static_cast<size_t>(i) * ncp * nl],
                    &synops[static_cast<size_t>(i) * ncp]);
         std::copy(ws.readout.begin(), ws.readout.end(), r.readout.begin() + i * classes_);
+      }
+      if (options.channel_spikes) {
+#pragma omp critical
+        {
+          // Integer sums: the order threads arrive in does not matter.
+          if (r.channel_spikes.empty()) r.channel_spikes = ws.channel_spikes;
+          else
+            for (size_t l = 0; l < nl; ++l)
+              for (size_t c = 0; c < ws.channel_spikes[l].size(); ++c) r.channel_spikes[l][c] += ws.channel_spikes[l][c];
+        }
       }
     }
     r.spikes.assign(ncp * nl, 0);
@@ -176,6 +194,18 @@ private:
                   w.data[static_cast<size_t>(((oo * cig + ci) * s.kh + y) * s.kw + x)];
       }
       s.bias = n.attr_tensor("bias").data;
+      auto taps = [](int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
+        std::vector<std::vector<std::pair<int32_t, int32_t>>> t(static_cast<size_t>(in));
+        for (int64_t y = 0; y < in; ++y)
+          for (int64_t ky = 0; ky < k; ++ky) {
+            const int64_t ny = y + pad - ky * dil;
+            if (ny < 0 || ny % stride) continue;
+            if (ny / stride < out) t[static_cast<size_t>(y)].emplace_back(static_cast<int32_t>(ky), static_cast<int32_t>(ny / stride));
+          }
+        return t;
+      };
+      s.row_taps = taps(s.in_dims.h, s.out_dims.h, s.kh, s.sh, s.ph, s.dh);
+      s.col_taps = taps(s.in_dims.w, s.out_dims.w, s.kw, s.sw, s.pw, s.dw);
       break;
     }
     case OpKind::Linear: {
@@ -260,6 +290,11 @@ private:
             const bool spike = snn::if_step(v[k], cur[k]);
             out[k] = spike ? 1.0f : 0.0f;
             count += spike;
+          }
+          if (!ws.channel_spikes.empty()) {
+            auto &per_channel = ws.channel_spikes[static_cast<size_t>(s.layer)];
+            const size_t channels = per_channel.size();
+            for (size_t k = 0; k < v.size(); ++k) per_channel[k % channels] += out[k] != 0.0f;
           }
           layer_spikes[static_cast<size_t>(s.layer)] += count;
         } else {
@@ -368,30 +403,27 @@ private:
     const int64_t opg = b.c / s.groups, cig = a.c / s.groups;
     std::fill(out.begin(), out.end(), 0.0f);
     uint64_t count = 0;
-    // Scatter each non-zero input, in ascending (y, x, c) order, to the outputs it reaches.
-    for (int64_t y = 0; y < a.h; ++y)
-      for (int64_t x = 0; x < a.w; ++x)
+    // Scatter each non-zero input, in ascending (y, x, c) order, to the outputs it reaches:
+    // every output then sums its inputs in (ky, kx, c) order, as snn/neuron.h requires.
+    for (int64_t y = 0; y < a.h; ++y) {
+      const auto &rows = s.row_taps[static_cast<size_t>(y)];
+      for (int64_t x = 0; x < a.w; ++x) {
+        const auto &cols = s.col_taps[static_cast<size_t>(x)];
+        const float *px = &in[static_cast<size_t>((y * a.w + x) * a.c)];
         for (int64_t c = 0; c < a.c; ++c) {
-          const float xi = in[static_cast<size_t>((y * a.w + x) * a.c + c)];
+          const float xi = px[c];
           if (xi == 0.0f) continue;
           const int64_t g = c / cig;
-          for (int64_t ky = 0; ky < s.kh; ++ky) {
-            const int64_t ny = y + s.ph - ky * s.dh;
-            if (ny < 0 || ny % s.sh) continue;
-            const int64_t oy = ny / s.sh;
-            if (oy >= b.h) continue;
-            for (int64_t kx = 0; kx < s.kw; ++kx) {
-              const int64_t nx = x + s.pw - kx * s.dw;
-              if (nx < 0 || nx % s.sw) continue;
-              const int64_t ox = nx / s.sw;
-              if (ox >= b.w) continue;
+          for (const auto &[ky, oy] : rows)
+            for (const auto &[kx, ox] : cols) {
               const float *w = &s.packed[static_cast<size_t>(((ky * s.kw + kx) * a.c + c) * opg)];
               float *o = &out[static_cast<size_t>((oy * b.w + ox) * b.c + g * opg)];
               for (int64_t k = 0; k < opg; ++k) o[k] = o[k] + w[k] * xi;
-              count += static_cast<uint64_t>(opg);
             }
-          }
+          count += static_cast<uint64_t>(rows.size() * cols.size()) * static_cast<uint64_t>(opg);
         }
+      }
+    }
     for (int64_t k = 0; k < b.h * b.w; ++k)
       for (int64_t c = 0; c < b.c; ++c) {
         float &o = out[static_cast<size_t>(k * b.c + c)];

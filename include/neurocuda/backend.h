@@ -43,12 +43,15 @@ struct Batch {
 struct RunOptions {
   std::vector<int> checkpoints;  ///< ascending timesteps at which predictions are taken; the run lasts the last one
   int threads = 0;               ///< 0 = all cores
+  bool channel_spikes = false;   ///< also count spikes per channel (RunResult::channel_spikes)
 };
 
 /// One spiking population as the backend laid it out.
 struct LayerInfo {
   std::string name;
-  int64_t neurons = 0;
+  int64_t neurons = 0;   ///< per sample
+  int64_t channels = 0;  ///< channels (or features) of the population
+  int node = -1;         ///< index of its IF node in the graph
 };
 
 /// What a run measured, summed over the batch.
@@ -60,6 +63,7 @@ struct RunResult {
   std::vector<uint64_t> spikes;      ///< [checkpoint][layer]: spikes emitted up to that timestep
   std::vector<uint64_t> synops;      ///< [checkpoint]: spike-driven synaptic operations up to that timestep
   std::vector<float> readout;        ///< [sample][class]: readout current summed over all timesteps
+  std::vector<std::vector<uint64_t>> channel_spikes;  ///< [layer][channel] totals over the run, if requested
 };
 
 /// A network laid out for one backend.

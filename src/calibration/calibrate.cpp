@@ -33,6 +33,12 @@ CalibrationOptions parse_percentile_flag(const std::string &text) {
   return o;
 }
 
+bool parse_scope_is_layer(const std::string &text) {
+  if (text == "channel") return false;
+  if (text == "layer") return true;
+  throw UserError(fmt::format("--threshold-scope expects 'channel' or 'layer', got '{}'", text));
+}
+
 CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model, data::Dataset &data,
                              const CalibrationOptions &options, const std::function<void(int64_t, int64_t)> &progress) {
   auto log = spdlog::get("calibration");
@@ -55,7 +61,8 @@ CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model
   std::vector<ChannelPercentile> stats;
   for (auto *n : pops) {
     const auto &s = graph.value(n->output).shape;
-    stats.emplace_back(s[0], total * (ir::numel(s) / s[0]), pct);
+    if (options.per_layer) stats.emplace_back(1, total * ir::numel(s), pct);
+    else stats.emplace_back(s[0], total * (ir::numel(s) / s[0]), pct);
   }
   const int64_t per = ir::numel(shape);
   std::vector<float> x(static_cast<size_t>(options.batch * per));
@@ -68,7 +75,7 @@ CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model
     auto acts = model.forward_taps(x.data(), n, shape, taps);
     for (size_t i = 0; i < pops.size(); ++i) {
       const auto &s = graph.value(pops[i]->output).shape;
-      stats[i].add(acts[i].data(), n, ir::numel(s) / s[0]);
+      stats[i].add(acts[i].data(), n, options.per_layer ? ir::numel(s) : ir::numel(s) / s[0]);
     }
     done += n;
     if (progress) progress(done, total);
@@ -78,6 +85,7 @@ CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model
   summary.samples = done;
   for (size_t i = 0; i < pops.size(); ++i) {
     auto theta = stats[i].result();
+    if (options.per_layer) theta.assign(static_cast<size_t>(graph.value(pops[i]->output).shape[0]), theta[0]);
     const float top = *std::max_element(theta.begin(), theta.end());
     for (auto &t : theta)
       if (!(t > 1e-6f * std::max(top, 1e-30f)) || !(t > 0)) {

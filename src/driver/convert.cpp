@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "neurocuda/backend.h"
+#include "neurocuda/calibration/bias_correction.h"
 #include "neurocuda/calibration/calibrate.h"
 #include "neurocuda/driver/commands.h"
 #include "neurocuda/error.h"
@@ -55,6 +56,9 @@ void convert(const ConvertOptions &o) {
   if (o.batch <= 0) throw UserError("--batch must be positive");
   if (o.calib_samples < 0) throw UserError("--calib-samples must be 0 (all) or positive");
   auto cal_opts = calibration::parse_percentile_flag(o.percentile);
+  cal_opts.per_layer = calibration::parse_scope_is_layer(o.threshold_scope);
+  if (o.bias_correction < 0 || o.bias_correction > 100000) throw UserError("--bias-correction must be in 0..100000");
+  if (o.correction_samples <= 0) throw UserError("--correction-samples must be positive");
   cal_opts.batch = o.batch;
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
   frontend::TorchModel::set_threads(threads);
@@ -93,6 +97,12 @@ void convert(const ConvertOptions &o) {
   }
   passes::run_post_calibration(graph, ctx);
   ir::verify(graph);
+  int corrected = 0;
+  if (o.bias_correction > 0) {
+    Progress bar("bias correction", 1);
+    calibration::BiasCorrectionOptions bc{o.bias_correction, o.correction_samples, threads};
+    corrected = calibration::correct_biases(graph, model, *data, bc, [&](int d, int t) { (void)t; bar.update(d); });
+  }
   check_backend(get_backend("cpu"), graph);
 
   format::NetworkFile net;
@@ -104,6 +114,9 @@ void convert(const ConvertOptions &o) {
   info.model_crc32 = format::crc32_of(net.model_bytes);
   info.calibration_method = cal_opts.method;
   info.percentile = cal_opts.percentile;
+  info.threshold_scope = o.threshold_scope;
+  info.bias_correction_timesteps = o.bias_correction;
+  info.bias_correction_samples = o.bias_correction > 0 ? std::min(o.correction_samples, data->size()) : 0;
   info.calibration_samples = summary.samples;
   info.calibration_data = data->description();
   info.mean = pre.mean;
@@ -122,9 +135,12 @@ void convert(const ConvertOptions &o) {
   fmt::print("converted {} -> {}\n", o.model, output);
   fmt::print("  input            [{}] ({} data: {})\n", fmt::join(shape, ", "), data->format(), data->description());
   fmt::print("  IF populations   {} ({} neurons), {} parameters\n", populations, neurons, params);
-  fmt::print("  calibration      {} {} over {} samples ({:.1f}s)\n", cal_opts.method,
-             cal_opts.method == "max" ? std::string("") : fmt::format("p{}", cal_opts.percentile), summary.samples,
-             summary.seconds);
+  fmt::print("  calibration      {} {} per {} over {} samples ({:.1f}s)\n", cal_opts.method,
+             cal_opts.method == "max" ? std::string("") : fmt::format("p{}", cal_opts.percentile), o.threshold_scope,
+             summary.samples, summary.seconds);
+  if (o.bias_correction > 0)
+    fmt::print("  bias correction  {} populations for T={} from {} samples\n", corrected, o.bias_correction,
+               info.bias_correction_samples);
   fmt::print("  total time       {:.1f}s\n", secs);
 }
 

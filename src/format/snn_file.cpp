@@ -86,7 +86,10 @@ std::string serialize_network(const NetworkFile &net) {
   const auto &i = net.info;
   h["conversion"] = {{"tool_version", i.tool_version},     {"model_file", i.model_file},
                      {"model_crc32", i.model_crc32},       {"calibration_method", i.calibration_method},
-                     {"percentile", i.percentile},         {"calibration_samples", i.calibration_samples},
+                     {"percentile", i.percentile},
+                     {"threshold_scope", i.threshold_scope},
+                     {"bias_correction_timesteps", i.bias_correction_timesteps},
+                     {"bias_correction_samples", i.bias_correction_samples},         {"calibration_samples", i.calibration_samples},
                      {"calibration_data", i.calibration_data}, {"mean", i.mean}, {"std", i.std}};
   h["model"] = {{"offset", blob.size()}, {"size", net.model_bytes.size()}};
   blob += net.model_bytes;
@@ -157,6 +160,9 @@ NetworkFile parse_network(const std::string &bytes, const std::string &what) {
     i.model_crc32 = c.at("model_crc32").get<uint32_t>();
     i.calibration_method = c.at("calibration_method").get<std::string>();
     i.percentile = c.at("percentile").get<double>();
+    i.threshold_scope = c.value("threshold_scope", std::string("channel"));
+    i.bias_correction_timesteps = c.value("bias_correction_timesteps", 0);
+    i.bias_correction_samples = c.value("bias_correction_samples", int64_t{0});
     i.calibration_samples = c.at("calibration_samples").get<int64_t>();
     i.calibration_data = c.at("calibration_data").get<std::string>();
     i.mean = c.at("mean").get<std::vector<float>>();

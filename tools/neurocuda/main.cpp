@@ -43,6 +43,9 @@ int main(int argc, char **argv) {
   c->add_option("--calib", conv.calib, "Calibration data: file or folder (IDX, .npy/.npz, CIFAR-10 binary, image folder)")->required();
   c->add_option("-o,--output", conv.output, "Output network file (default: <model stem>.snn in the current folder)");
   c->add_option("--percentile", conv.percentile, "Per-channel threshold percentile in (0, 100], or 'max'")->capture_default_str();
+  c->add_option("--threshold-scope", conv.threshold_scope, "channel|layer: one threshold per channel or per population")->capture_default_str();
+  c->add_option("--bias-correction", conv.bias_correction, "Correct biases layer by layer for this T (0 = off; docs/conversion.md)")->capture_default_str();
+  c->add_option("--correction-samples", conv.correction_samples, "Calibration samples used by --bias-correction")->capture_default_str();
   c->add_option("--calib-samples", conv.calib_samples, "Use the first N calibration samples (0 = all)")->capture_default_str();
   c->add_option("--calib-split", conv.calib_split, "auto|train|test: which split of a folder holding both (auto = train)")->capture_default_str();
   c->add_option("--mean", conv.mean, "Normalisation mean, one value or one per channel (e.g. 0.5 or 0.49,0.48,0.45)");

@@ -15,7 +15,8 @@ namespace neurocuda::calibration {
 /// How thresholds are chosen.
 struct CalibrationOptions {
   std::string method = "percentile";  ///< "percentile" or "max"
-  double percentile = 99.99;          ///< for "percentile": nearest-rank percentile per channel
+  double percentile = 99.99;          ///< for "percentile": nearest-rank percentile
+  bool per_layer = false;             ///< one threshold per population instead of one per channel
   int64_t batch = 256;                ///< samples per LibTorch forward
 };
 
@@ -28,6 +29,9 @@ struct CalibrationSummary {
 
 /// Parses the --percentile flag value: a number in (0, 100] or "max"; throws UserError.
 CalibrationOptions parse_percentile_flag(const std::string &text);
+
+/// Parses the --threshold-scope flag value: "channel" or "layer"; throws UserError.
+bool parse_scope_is_layer(const std::string &text);
 
 /// Runs the ANN over `data` and writes the "threshold" tensor of every IF node.
 /// `progress(done, total)` is called after each batch. Throws UserError on bad data.

@@ -16,6 +16,9 @@ struct ConvertOptions {
   std::string calib_split = "auto"; ///< auto = train split when the folder has both
   int64_t calib_samples = 10000;    ///< 0 = all
   std::string percentile = "99.99"; ///< or "max"
+  std::string threshold_scope = "channel";  ///< or "layer"
+  int bias_correction = 0;          ///< T to correct biases for (0 = off)
+  int64_t correction_samples = 512;
   std::string mean, std;            ///< comma-separated normalisation, "" = none
   int64_t batch = 256;
   int threads = 0;                  ///< 0 = all cores

@@ -20,6 +20,9 @@ struct ConversionInfo {
   uint32_t model_crc32 = 0;        ///< CRC-32 of the embedded TorchScript archive
   std::string calibration_method;  ///< "percentile" or "max"
   double percentile = 0;
+  std::string threshold_scope = "channel";  ///< "channel" or "layer"
+  int bias_correction_timesteps = 0;        ///< T of the bias correction, 0 = none
+  int64_t bias_correction_samples = 0;
   int64_t calibration_samples = 0;
   std::string calibration_data;
   std::vector<float> mean, std;    ///< input normalisation applied to data before the model
