@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 """Train and export neurocuda's reference models on Fashion-MNIST.
 
 Run with Debian's python3-torch (1.13):  /usr/bin/python3 models/train_models.py

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 # Configures and builds neurocuda in ./build (Release, Ninja). Extra arguments go to cmake.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 # Converts both bundled models with default settings and evaluates them over the full
 # Fashion-MNIST test set at T = 8, 16, 32, 64 (one run per model); writes results/*.json and .txt.
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 # Installs neurocuda's build and test dependencies from Debian's packages (skips what is present).
 set -euo pipefail
 PACKAGES=(

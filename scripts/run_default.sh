@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 # The main job on the bundled default: install, build, convert models/vgg_small.pt with
 # Fashion-MNIST calibration data, and evaluate it on the CPU over the full test set.
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 # Installs dependencies, builds, and runs the whole test suite (unit, frontend, errors, e2e).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Explicit registration of the built-in backends.
 #include <fmt/format.h>
 #include <fmt/ranges.h>

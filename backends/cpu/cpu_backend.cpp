@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // The CPU backend: per-sample event-driven simulation, parallel over the batch.
 //
 // Activations are stored channels-last (HWC) so that one input event updates a

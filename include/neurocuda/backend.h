@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // The backend interface: compile a converted network for a target, then run it.
 #pragma once
 

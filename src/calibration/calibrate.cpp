@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Calibration driver: taps the frozen ANN at every IF population and keeps per-channel percentiles.
 #include "neurocuda/calibration/calibrate.h"
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Streaming exact per-channel percentiles.
 #include "neurocuda/calibration/percentile.h"
 

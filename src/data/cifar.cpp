@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // CIFAR-10 binary batches: records of 1 label byte and 3x32x32 image bytes.
 #include <fmt/format.h>
 

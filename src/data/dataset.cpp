@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Format detection, split selection, limiting and normalisation of data sets.
 #include "neurocuda/data/dataset.h"
 

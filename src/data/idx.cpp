@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // IDX reader (MNIST / Fashion-MNIST), plain or gzip, streamed.
 #include <fmt/format.h>
 #include <zlib.h>

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Image folders: one sub-folder per class (sorted names give label indices), PNG or JPEG.
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // NumPy .npy and .npz readers (npz through libzip), streamed.
 #include <fmt/format.h>
 #include <zip.h>

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Internal: one reader per data format, chosen by open_dataset.
 #pragma once
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // `neurocuda convert`: load, lower, convert, calibrate, fold, write.
 #include <fmt/format.h>
 #include <omp.h>

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // `neurocuda eval`: ANN baseline (LibTorch) and SNN (a backend) over a data set, with a report.
 #include <fmt/format.h>
 #include <omp.h>

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // A progress bar on stderr, drawn only when stderr is a terminal.
 #pragma once
 

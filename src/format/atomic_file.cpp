@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Atomic file writes and whole-file reads.
 #include "neurocuda/format/atomic_file.h"
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Reading and writing the .snn converted-network format (docs/snn-format.md).
 #include "neurocuda/format/snn_file.h"
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Lowering of a frozen TorchScript graph to the neurocuda IR.
 //
 // Tensors become IR values; everything else (constants, shape arithmetic, the shape

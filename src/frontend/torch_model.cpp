@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // TorchScript loading and ANN execution through LibTorch.
 #include "neurocuda/frontend/torch_model.h"
 

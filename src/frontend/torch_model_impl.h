@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Internal: the LibTorch state behind TorchModel (only the frontend's .cpp files include this).
 #pragma once
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // IR graph: construction, shape inference, dump and verification.
 #include "neurocuda/ir/graph.h"
 

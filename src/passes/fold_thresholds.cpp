@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Pass fold_thresholds.
 //
 // Every value carries a per-channel scale s: the ANN activation is s * (SNN value).

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // The conversion pipeline as one readable list.
 #include "neurocuda/passes/pipeline.h"
 

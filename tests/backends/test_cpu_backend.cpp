@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // The CPU backend against an independent dense reference of the spiking contract (snn/neuron.h),
 // written here in CHW layout with gather loops: the results must agree bit for bit.
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 """End to end on the bundled models with Fashion-MNIST (Debian's dataset-fashion-mnist).
 
 - convert is deterministic (byte-identical .snn from the same inputs);

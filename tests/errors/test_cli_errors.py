@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 """The neurocuda CLI on bad input: exit code, message, and no output file left behind.
 
 Usage: test_cli_errors.py --tool build/tools/neurocuda/neurocuda --fixtures build/tests/fixtures --models models

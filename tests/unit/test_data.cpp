@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Every data format: written here, read back through open_dataset (format detected from content).
 #include <gtest/gtest.h>
 #include <zip.h>

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // IR: shape inference, dump, verify.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // IF neuron math against hand-computed traces (values chosen exactly representable in binary).
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Lowering of every operator form, scripted and traced: the lowered IR, run as an ANN on the CPU
 // backend (T = 1, ReLU kept), must reproduce LibTorch's output.
 #include <gtest/gtest.h>

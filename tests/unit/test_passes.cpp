@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Conversion passes on graphs built in code.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Streaming per-channel percentile against a sort-based reference.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // The .snn format: round trip, determinism, corruption detection, atomic writes.
 #include <gtest/gtest.h>
 

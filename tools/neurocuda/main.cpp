@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // The `neurocuda` command: parses flags, sets up logging, calls one driver entry point, maps errors to exit codes.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Layer-wise bias correction of a converted network (after Li et al., 2021, "A Free Lunch From ANN").
 #pragma once
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Calibration: sets each IF population's per-channel thresholds from the ANN's activations.
 #pragma once
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Exact per-channel percentiles of activations, streamed: keeps only the top tail of each channel.
 #pragma once
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Calibration and evaluation data: formats detected from content, read in batches.
 #pragma once
 

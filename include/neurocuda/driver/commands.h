@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Library entry points behind each command of the `neurocuda` tool.
 #pragma once
 

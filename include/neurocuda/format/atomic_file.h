@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // Atomic file writes: a temporary file in the target folder, then rename.
 #pragma once
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // The converted-network file (.snn): versioned, checksummed, self-contained. Layout in docs/snn-format.md.
 #pragma once
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // A TorchScript model: loading, lowering to the IR, and running the ANN (LibTorch inside, not in this header).
 #pragma once
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // The project's own IR: a topologically ordered list of nodes over per-sample tensors.
 #pragma once
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: MIT
 // The spiking contract every backend implements, as host/device functions.
 //
 // Summation order (fixed so backends agree bit for bit in fp32; compile without FMA contraction):
