@@ -21,6 +21,22 @@ const std::vector<std::unique_ptr<Backend>> &registry() {
 
 } // namespace
 
+Precision parse_precision(const std::string &text) {
+  if (text == "fp32") return Precision::Fp32;
+  if (text == "int8") return Precision::Int8;
+  if (text == "int16") return Precision::Int16;
+  throw UserError(fmt::format("unknown precision '{}'; use fp32, int8 or int16", text));
+}
+
+std::string precision_name(Precision precision) {
+  switch (precision) {
+  case Precision::Fp32: return "fp32";
+  case Precision::Int8: return "int8";
+  case Precision::Int16: return "int16";
+  }
+  return "?";
+}
+
 std::vector<std::string> backend_names() {
   std::vector<std::string> names;
   for (const auto &b : registry()) names.emplace_back(b->name());

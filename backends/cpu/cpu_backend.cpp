@@ -6,11 +6,14 @@
 // time-invariant under direct encoding and are evaluated once per sample.
 #include "cpu/cpu_backend.h"
 
+#include "cpu/int_program.h"
+
 #include <fmt/format.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "neurocuda/error.h"
 #include "neurocuda/snn/neuron.h"
@@ -98,6 +101,11 @@ public:
       }
       steps_.push_back(std::move(s));
     }
+    int64_t offset = 0;
+    for (const auto &l : layers_) {
+      layer_offset_.push_back(offset);
+      offset += l.neurons;
+    }
     input_ = g.input();
     output_ = g.output();
     input_shape_ = g.value(g.input()).shape;
@@ -121,6 +129,11 @@ public:
     r.classes = classes_;
     r.predictions.assign(ncp * static_cast<size_t>(batch.count), 0);
     r.readout.assign(static_cast<size_t>(batch.count * classes_), 0.0f);
+    int64_t total_neurons = 0;
+    for (const auto &l : layers_) total_neurons += l.neurons;
+    if (options.record_trace)
+      r.trace.assign(static_cast<size_t>(batch.count),
+                     std::vector<uint64_t>(static_cast<size_t>((total_neurons * options.checkpoints.back() + 63) / 64), 0));
     // Per-sample counters, reduced in sample order afterwards: the result does not depend on threads.
     std::vector<uint64_t> spikes(static_cast<size_t>(batch.count) * ncp * nl, 0);
     std::vector<uint64_t> synops(static_cast<size_t>(batch.count) * ncp, 0);
@@ -144,7 +157,8 @@ public:
       {
         run_sample(ws, batch.data + i * per, options.checkpoints, &r.predictions[0], static_cast<size_t>(batch.count),
                    static_cast<size_t>(i), &spikes[static_cast<size_t>(i) * ncp * nl],
-                   &synops[static_cast<size_t>(i) * ncp]);
+                   &synops[static_cast<size_t>(i) * ncp],
+                   options.record_trace ? r.trace[static_cast<size_t>(i)].data() : nullptr, total_neurons);
         std::copy(ws.readout.begin(), ws.readout.end(), r.readout.begin() + i * classes_);
       }
       if (options.channel_spikes) {
@@ -157,6 +171,12 @@ public:
               for (size_t c = 0; c < ws.channel_spikes[l].size(); ++c) r.channel_spikes[l][c] += ws.channel_spikes[l][c];
         }
       }
+    }
+    r.readout_exact.resize(r.readout.size());
+    for (size_t k = 0; k < r.readout.size(); ++k) {
+      uint32_t bits;
+      std::memcpy(&bits, &r.readout[k], 4);
+      r.readout_exact[k] = bits;
     }
     r.spikes.assign(ncp * nl, 0);
     r.synops.assign(ncp, 0);
@@ -257,7 +277,7 @@ private:
 
   // Runs one sample for all timesteps.
   void run_sample(Workspace &ws, const float *x, const std::vector<int> &cps, int32_t *preds, size_t batch, size_t sample,
-                  uint64_t *spikes, uint64_t *synops) const {
+                  uint64_t *spikes, uint64_t *synops, uint64_t *trace, int64_t total_neurons) const {
     const size_t nl = layers_.size();
     // Input: CHW -> HWC.
     {
@@ -291,6 +311,7 @@ private:
             out[k] = spike ? 1.0f : 0.0f;
             count += spike;
           }
+          if (trace) record_spikes(trace, (t - 1) * total_neurons + layer_offset_[static_cast<size_t>(s.layer)], s, out);
           if (!ws.channel_spikes.empty()) {
             auto &per_channel = ws.channel_spikes[static_cast<size_t>(s.layer)];
             const size_t channels = per_channel.size();
@@ -475,8 +496,19 @@ private:
         }
   }
 
+  // Sets the trace bits of a population's spikes, neurons numbered in PyTorch (CHW) order.
+  static void record_spikes(uint64_t *trace, int64_t base, const Step &s, const std::vector<float> &out) {
+    const int64_t c = s.out_dims.c, hw = s.out_dims.h * s.out_dims.w;
+    for (int64_t k = 0; k < static_cast<int64_t>(out.size()); ++k)
+      if (out[static_cast<size_t>(k)] != 0.0f) {
+        const int64_t bit = base + (k % c) * hw + k / c;
+        trace[bit / 64] |= uint64_t{1} << (bit % 64);
+      }
+  }
+
   std::vector<Step> steps_;
   std::vector<LayerInfo> layers_;
+  std::vector<int64_t> layer_offset_;
   std::vector<int64_t> value_sizes_;
   int input_ = -1, output_ = -1;
   int num_pool_states_ = 0;
@@ -494,8 +526,9 @@ public:
     return {};
   }
   std::unique_ptr<Program> compile(const ir::Graph &graph, const CompileOptions &options) const override {
-    NEUROCUDA_CHECK(options.precision == Precision::Fp32) << "cpu backend: unsupported precision";
     check_backend(*this, graph);
+    if (options.precision != Precision::Fp32)
+      return make_int_program(quant::quantize(graph, options.precision == Precision::Int16 ? 16 : 8));
     return std::make_unique<CpuProgram>(graph);
   }
 };

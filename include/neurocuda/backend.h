@@ -24,8 +24,13 @@ struct Support {
   std::string reason;
 };
 
-/// Numeric mode of execution (DESIGN.md, "Numeric modes").
-enum class Precision { Fp32 };
+/// Numeric mode of execution (DESIGN.md, "Numeric modes"; docs/integer-mode.md).
+enum class Precision { Fp32, Int8, Int16 };
+
+/// Parses "fp32", "int8" or "int16"; throws UserError otherwise.
+Precision parse_precision(const std::string &text);
+/// Printed name of a precision.
+std::string precision_name(Precision precision);
 
 /// Options every backend understands at compile time.
 struct CompileOptions {
@@ -44,6 +49,7 @@ struct RunOptions {
   std::vector<int> checkpoints;  ///< ascending timesteps at which predictions are taken; the run lasts the last one
   int threads = 0;               ///< 0 = all cores
   bool channel_spikes = false;   ///< also count spikes per channel (RunResult::channel_spikes)
+  bool record_trace = false;     ///< record every spike (RunResult::trace), for cross-backend verification
 };
 
 /// One spiking population as the backend laid it out.
@@ -64,6 +70,11 @@ struct RunResult {
   std::vector<uint64_t> synops;      ///< [checkpoint]: spike-driven synaptic operations up to that timestep
   std::vector<float> readout;        ///< [sample][class]: readout current summed over all timesteps
   std::vector<std::vector<uint64_t>> channel_spikes;  ///< [layer][channel] totals over the run, if requested
+  /// If requested: per sample, bits of every spike, ordered [timestep][layer][neuron], neurons in
+  /// PyTorch (CHW) order, 64 per word; identical on every backend that implements the contract.
+  std::vector<std::vector<uint64_t>> trace;
+  /// Per sample and class, the exact accumulated readout: fp32 bit patterns, or integers in int mode.
+  std::vector<int64_t> readout_exact;
 };
 
 /// A network laid out for one backend.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 
 #include "neurocuda/calibration/percentile.h"
 #include "neurocuda/error.h"
@@ -69,9 +70,14 @@ CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model
   std::vector<int32_t> labels(static_cast<size_t>(options.batch));
   data.rewind();
   int64_t done = 0;
+  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
   while (done < total) {
     const int64_t n = data.next(std::min(options.batch, total - done), x.data(), labels.data());
     if (n == 0) break;
+    for (int64_t k = 0; k < n * per; ++k) {
+      lo = std::min(lo, x[static_cast<size_t>(k)]);
+      hi = std::max(hi, x[static_cast<size_t>(k)]);
+    }
     auto acts = model.forward_taps(x.data(), n, shape, taps);
     for (size_t i = 0; i < pops.size(); ++i) {
       const auto &s = graph.value(pops[i]->output).shape;
@@ -83,6 +89,12 @@ CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model
   NEUROCUDA_CHECK(done == total) << "data set ended after " << done << " of " << total << " samples";
   CalibrationSummary summary;
   summary.samples = done;
+  // The input range sets integer mode's 8-bit input scale.
+  for (auto &n : graph.nodes())
+    if (n.kind == ir::OpKind::Input) {
+      n.floats["min"] = lo;
+      n.floats["max"] = hi;
+    }
   for (size_t i = 0; i < pops.size(); ++i) {
     auto theta = stats[i].result();
     if (options.per_layer) theta.assign(static_cast<size_t>(graph.value(pops[i]->output).shape[0]), theta[0]);

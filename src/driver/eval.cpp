@@ -26,6 +26,7 @@ void eval(const EvalOptions &o) {
   const auto checkpoints = parse_timesteps(o.timesteps);
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
   const Backend &backend = get_backend(o.backend);
+  parse_precision(o.precision);  // fail on a bad flag before any work
 
   auto net = format::read_network(o.network);
   data::Preprocess pre{net.info.mean, net.info.std};
@@ -35,7 +36,9 @@ void eval(const EvalOptions &o) {
   if (data->sample_shape() != shape)
     throw UserError(fmt::format("data '{}' has samples of shape [{}] but network '{}' expects [{}]", data->description(),
                                 fmt::join(data->sample_shape(), ", "), o.network, fmt::join(shape, ", ")));
-  auto program = backend.compile(net.graph, CompileOptions{});
+  CompileOptions compile_opts;
+  compile_opts.precision = parse_precision(o.precision);
+  auto program = backend.compile(net.graph, compile_opts);
   std::optional<frontend::TorchModel> model;
   if (!o.skip_ann) {
     frontend::TorchModel::set_threads(threads);
@@ -103,7 +106,7 @@ void eval(const EvalOptions &o) {
   report["network"] = o.network;
   report["data"] = data->description();
   report["backend"] = o.backend;
-  report["precision"] = "fp32";
+  report["precision"] = o.precision;
   report["samples"] = samples;
   report["timesteps"] = checkpoints.back();
   report["ann_accuracy"] = model ? json(frac(ann_correct)) : json(nullptr);
@@ -142,7 +145,7 @@ void eval(const EvalOptions &o) {
                       {"snn_images_per_second", snn_secs > 0 ? static_cast<double>(samples) / snn_secs : 0.0}};
   if (!o.report.empty()) format::write_file_atomic(o.report, report.dump(2) + "\n");
 
-  fmt::print("network   {} ({} backend, fp32)\n", o.network, o.backend);
+  fmt::print("network   {} ({} backend, {})\n", o.network, o.backend, o.precision);
   fmt::print("data      {} ({} samples)\n", data->description(), samples);
   if (model) fmt::print("ANN accuracy   {:.4f}  ({} / {}, LibTorch)\n", frac(ann_correct), ann_correct, samples);
   fmt::print("\n{:>6}  {:>12}  {:>9}  {:>10}  {:>14}\n", "T", "SNN accuracy", "ANN - SNN", "spike rate", "SynOps/sample");

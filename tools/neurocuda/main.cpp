@@ -65,6 +65,7 @@ int main(int argc, char **argv) {
   e->add_option("--data", ev.data, "Evaluation data: file or folder (a folder with train and test splits uses test)")->required();
   e->add_option("-T,--timesteps", ev.timesteps, "Timesteps, or a comma-separated list evaluated in one run (8,16,32,64)")->capture_default_str();
   e->add_option("--backend", ev.backend, "Backend to run on")->capture_default_str();
+  e->add_option("--precision", ev.precision, "fp32, int8 or int16 (integer weights of 8/16 bits, 8-bit input, integer potentials)")->capture_default_str();
   e->add_option("--report", ev.report, "Write the JSON report to this file (schema: docs/report-schema.md)");
   e->add_option("--split", ev.split, "auto|train|test: which split of a folder holding both (auto = test)")->capture_default_str();
   e->add_option("--limit", ev.limit, "Evaluate only the first N samples (0 = all)")->capture_default_str();

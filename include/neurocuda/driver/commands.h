@@ -15,7 +15,7 @@ struct ConvertOptions {
   std::string output;               ///< .snn path ("" = <model stem>.snn)
   std::string calib_split = "auto"; ///< auto = train split when the folder has both
   int64_t calib_samples = 10000;    ///< 0 = all
-  std::string percentile = "99.99"; ///< or "max"
+  std::string percentile = "99";    ///< or "max"; 99 chosen by measurement (README, "Numbers")
   std::string threshold_scope = "channel";  ///< or "layer"
   int bias_correction = 0;          ///< T to correct biases for (0 = off)
   int64_t correction_samples = 512;
@@ -33,6 +33,7 @@ struct EvalOptions {
   std::string split = "auto";       ///< auto = test split when the folder has both
   std::string timesteps = "32";     ///< comma-separated list, evaluated in one run
   std::string backend = "cpu";
+  std::string precision = "fp32";   ///< fp32, int8 or int16
   std::string report;               ///< JSON report path, "" = none
   int64_t limit = 0;                ///< evaluate only the first N samples, 0 = all
   int64_t batch = 500;

@@ -16,6 +16,8 @@
 // For a constant input this equals pooling the current itself.
 #pragma once
 
+#include <cstdint>
+
 #if defined(__CUDACC__)
 #define NEUROCUDA_HD __host__ __device__ __forceinline__
 #else
@@ -33,6 +35,14 @@ NEUROCUDA_HD bool if_step(float &v, float current) {
   v = v + current;
   const bool spike = v >= 1.0f;
   if (spike) v = v - 1.0f;
+  return spike;
+}
+
+/// One integer IF step (integer mode) with a per-channel integer threshold, reset by subtraction.
+NEUROCUDA_HD bool if_step_int(int64_t &v, int64_t current, int64_t threshold) {
+  v += current;
+  const bool spike = v >= threshold;
+  if (spike) v -= threshold;
   return spike;
 }
 

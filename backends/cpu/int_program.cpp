@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: MIT
+// Integer-mode execution on the CPU: int64 values, the same layout and event order as fp32.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "cpu/int_program.h"
+#include "neurocuda/error.h"
+#include "neurocuda/snn/neuron.h"
+
+namespace neurocuda::backends::cpu {
+namespace {
+
+using ir::OpKind;
+
+struct Dims {
+  int64_t c = 1, h = 1, w = 1;
+  int64_t size() const { return c * h * w; }
+};
+
+Dims dims_of(const ir::Shape &s) {
+  if (s.size() == 3) return {s[0], s[1], s[2]};
+  return {ir::numel(s), 1, 1};
+}
+
+using Taps = std::vector<std::vector<std::pair<int32_t, int32_t>>>;
+
+Taps make_taps(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
+  Taps t(static_cast<size_t>(in));
+  for (int64_t y = 0; y < in; ++y)
+    for (int64_t ky = 0; ky < k; ++ky) {
+      const int64_t ny = y + pad - ky * dil;
+      if (ny < 0 || ny % stride) continue;
+      if (ny / stride < out) t[static_cast<size_t>(y)].emplace_back(static_cast<int32_t>(ky), static_cast<int32_t>(ny / stride));
+    }
+  return t;
+}
+
+struct IStep {
+  const quant::QNode *node = nullptr;
+  Dims in_dims, out_dims;
+  bool is_static = false;
+  std::vector<int64_t> packed;  // conv: [ky][kx][c][o_in_group]; linear: [in][out]
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
+  Taps rows, cols;
+  int pool_state = -1;
+  int layer = -1;
+};
+
+struct IWorkspace {
+  std::vector<std::vector<int64_t>> values, membrane, pool_sum, pool_max;
+  std::vector<int64_t> readout;
+};
+
+class IntProgram : public Program {
+public:
+  explicit IntProgram(quant::QGraph q) : q_(std::move(q)) {
+    std::vector<bool> is_static(q_.shapes.size(), false);
+    for (const auto &n : q_.nodes) {
+      IStep s;
+      s.node = &n;
+      s.out_dims = dims_of(q_.shapes[static_cast<size_t>(n.output)]);
+      if (!n.inputs.empty()) s.in_dims = dims_of(q_.shapes[static_cast<size_t>(n.inputs[0])]);
+      s.is_static = n.kind == OpKind::Input;
+      if (n.kind != OpKind::Input && n.kind != OpKind::IF) {
+        s.is_static = true;
+        for (int v : n.inputs) s.is_static = s.is_static && is_static[static_cast<size_t>(v)];
+      }
+      is_static[static_cast<size_t>(n.output)] = s.is_static;
+      pack(n, s);
+      if (n.kind == OpKind::MaxPool2d && !s.is_static) s.pool_state = pools_++;
+      if (n.kind == OpKind::IF) {
+        s.layer = static_cast<int>(layers_.size());
+        layers_.push_back({n.name, ir::numel(q_.shapes[static_cast<size_t>(n.output)]),
+                           q_.shapes[static_cast<size_t>(n.output)].at(0), static_cast<int>(steps_.size())});
+      }
+      steps_.push_back(std::move(s));
+    }
+    int64_t offset = 0;
+    for (const auto &l : layers_) {
+      offset_.push_back(offset);
+      offset += l.neurons;
+    }
+    total_neurons_ = offset;
+    classes_ = ir::numel(q_.shapes[static_cast<size_t>(q_.output)]);
+    readout_bits_ = q_.nodes.empty() ? 1 : 1;
+    for (const auto &n : q_.nodes)
+      if (n.output == q_.output) readout_bits_ = n.accumulator_bits;
+  }
+
+  const std::vector<LayerInfo> &layers() const override { return layers_; }
+
+  RunResult run(const Batch &batch, const RunOptions &options) override {
+    const auto &in_shape = q_.shapes[static_cast<size_t>(q_.input)];
+    if (batch.sample_shape != in_shape)
+      throw UserError(fmt::format("input samples have shape [{}] but the network expects [{}]",
+                                  fmt::join(batch.sample_shape, ", "), fmt::join(in_shape, ", ")));
+    const int tmax = options.checkpoints.back();
+    // The readout sums one value per step: it fits in int64 if its per-step bits plus log2(T) do.
+    if (readout_bits_ + static_cast<int>(std::ceil(std::log2(static_cast<double>(tmax) + 1))) > 63)
+      throw UserError(fmt::format("T = {} could overflow the integer readout; use fewer timesteps", tmax));
+    const size_t ncp = options.checkpoints.size(), nl = layers_.size();
+    RunResult r;
+    r.checkpoints = options.checkpoints;
+    r.samples = batch.count;
+    r.classes = classes_;
+    r.predictions.assign(ncp * static_cast<size_t>(batch.count), 0);
+    r.readout.assign(static_cast<size_t>(batch.count * classes_), 0.0f);
+    r.readout_exact.assign(r.readout.size(), 0);
+    if (options.record_trace)
+      r.trace.assign(static_cast<size_t>(batch.count),
+                     std::vector<uint64_t>(static_cast<size_t>((total_neurons_ * tmax + 63) / 64), 0));
+    std::vector<uint64_t> spikes(static_cast<size_t>(batch.count) * ncp * nl, 0), synops(static_cast<size_t>(batch.count) * ncp, 0);
+    const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+    const int64_t per = ir::numel(in_shape);
+#pragma omp parallel num_threads(threads)
+    {
+      IWorkspace ws;
+      ws.values.resize(q_.shapes.size());
+      for (size_t i = 0; i < q_.shapes.size(); ++i) ws.values[i].resize(static_cast<size_t>(ir::numel(q_.shapes[i])));
+      ws.membrane.resize(nl);
+      ws.pool_sum.resize(static_cast<size_t>(pools_));
+      ws.pool_max.resize(static_cast<size_t>(pools_));
+      ws.readout.resize(static_cast<size_t>(classes_));
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t i = 0; i < batch.count; ++i) {
+        const auto si = static_cast<size_t>(i);
+        run_sample(ws, batch.data + i * per, options.checkpoints, r.predictions.data(), static_cast<size_t>(batch.count), si,
+                   &spikes[si * ncp * nl], &synops[si * ncp], options.record_trace ? r.trace[si].data() : nullptr);
+        for (int64_t k = 0; k < classes_; ++k) {
+          r.readout_exact[static_cast<size_t>(i * classes_ + k)] = ws.readout[static_cast<size_t>(k)];
+          r.readout[static_cast<size_t>(i * classes_ + k)] =
+              static_cast<float>(static_cast<double>(ws.readout[static_cast<size_t>(k)]) * q_.readout_unit);
+        }
+      }
+    }
+    r.spikes.assign(ncp * nl, 0);
+    r.synops.assign(ncp, 0);
+    for (size_t i = 0; i < static_cast<size_t>(batch.count); ++i)
+      for (size_t c = 0; c < ncp; ++c) {
+        for (size_t l = 0; l < nl; ++l) r.spikes[c * nl + l] += spikes[(i * ncp + c) * nl + l];
+        r.synops[c] += synops[i * ncp + c];
+      }
+    return r;
+  }
+
+private:
+  static void pack(const quant::QNode &n, IStep &s) {
+    auto get = [&](const char *k, size_t i) { return n.ints.at(k).at(i); };
+    if (n.kind == OpKind::Conv2d) {
+      const auto &w = n.weight_shape;
+      const int64_t o = w[0], cig = w[1];
+      s.kh = w[2];
+      s.kw = w[3];
+      s.sh = get("stride", 0), s.sw = get("stride", 1);
+      s.ph = get("padding", 0), s.pw = get("padding", 1);
+      s.dh = get("dilation", 0), s.dw = get("dilation", 1);
+      s.groups = get("groups", 0);
+      const int64_t opg = o / s.groups, cin = cig * s.groups;
+      s.packed.resize(n.weight.size());
+      for (int64_t oo = 0; oo < o; ++oo)
+        for (int64_t ci = 0; ci < cig; ++ci)
+          for (int64_t y = 0; y < s.kh; ++y)
+            for (int64_t x = 0; x < s.kw; ++x)
+              s.packed[static_cast<size_t>(((y * s.kw + x) * cin + (oo / opg) * cig + ci) * opg + oo % opg)] =
+                  n.weight[static_cast<size_t>(((oo * cig + ci) * s.kh + y) * s.kw + x)];
+      s.rows = make_taps(s.in_dims.h, s.out_dims.h, s.kh, s.sh, s.ph, s.dh);
+      s.cols = make_taps(s.in_dims.w, s.out_dims.w, s.kw, s.sw, s.pw, s.dw);
+    } else if (n.kind == OpKind::Linear) {
+      const int64_t o = n.weight_shape[0], in = n.weight_shape[1];
+      s.packed.resize(n.weight.size());
+      for (int64_t oo = 0; oo < o; ++oo)
+        for (int64_t i = 0; i < in; ++i) s.packed[static_cast<size_t>(i * o + oo)] = n.weight[static_cast<size_t>(oo * in + i)];
+    } else if (n.kind == OpKind::MaxPool2d || n.kind == OpKind::AvgPool2d) {
+      s.kh = get("kernel", 0), s.kw = get("kernel", 1);
+      s.sh = get("stride", 0), s.sw = get("stride", 1);
+      s.ph = get("padding", 0), s.pw = get("padding", 1);
+      if (n.ints.count("dilation")) s.dh = get("dilation", 0), s.dw = get("dilation", 1);
+    }
+  }
+
+  void run_sample(IWorkspace &ws, const float *x, const std::vector<int> &cps, int32_t *preds, size_t batch,
+                  size_t sample, uint64_t *spikes, uint64_t *synops, uint64_t *trace) const {
+    const size_t nl = layers_.size();
+    {
+      const Dims d = dims_of(q_.shapes[static_cast<size_t>(q_.input)]);
+      auto &v = ws.values[static_cast<size_t>(q_.input)];
+      for (int64_t c = 0; c < d.c; ++c)
+        for (int64_t k = 0; k < d.h * d.w; ++k)
+          v[static_cast<size_t>(k * d.c + c)] = quant::quantize_input(q_, x[c * d.h * d.w + k]);
+    }
+    for (const auto &s : steps_)
+      if (s.is_static && s.node->kind != OpKind::Input) execute(ws, s, nullptr);
+    for (const auto &s : steps_) {
+      if (s.node->kind == OpKind::IF) {
+        auto &v = ws.membrane[static_cast<size_t>(s.layer)];
+        v.resize(static_cast<size_t>(s.out_dims.size()));
+        for (size_t k = 0; k < v.size(); ++k) v[k] = s.node->v0[k % static_cast<size_t>(s.out_dims.c)];
+      } else if (s.pool_state >= 0) {
+        ws.pool_sum[static_cast<size_t>(s.pool_state)].assign(static_cast<size_t>(s.in_dims.size()), 0);
+        ws.pool_max[static_cast<size_t>(s.pool_state)].assign(static_cast<size_t>(s.out_dims.size()), 0);
+      }
+    }
+    std::fill(ws.readout.begin(), ws.readout.end(), 0);
+    std::vector<uint64_t> layer_spikes(nl, 0);
+    uint64_t ops = 0;
+    size_t cp = 0;
+    for (int t = 1; t <= cps.back(); ++t) {
+      for (const auto &s : steps_) {
+        if (s.is_static) continue;
+        if (s.node->kind != OpKind::IF) {
+          execute(ws, s, &ops);
+          continue;
+        }
+        const auto &cur = ws.values[static_cast<size_t>(s.node->inputs[0])];
+        auto &out = ws.values[static_cast<size_t>(s.node->output)];
+        auto &v = ws.membrane[static_cast<size_t>(s.layer)];
+        const int64_t c = s.out_dims.c, hw = s.out_dims.h * s.out_dims.w;
+        const int64_t base = (t - 1) * total_neurons_ + offset_[static_cast<size_t>(s.layer)];
+        uint64_t count = 0;
+        for (int64_t k = 0; k < static_cast<int64_t>(v.size()); ++k) {
+          const bool spike = snn::if_step_int(v[static_cast<size_t>(k)], cur[static_cast<size_t>(k)], s.node->threshold[static_cast<size_t>(k % c)]);
+          out[static_cast<size_t>(k)] = spike;
+          count += spike;
+          if (spike && trace) {
+            const int64_t bit = base + (k % c) * hw + k / c;
+            trace[bit / 64] |= uint64_t{1} << (bit % 64);
+          }
+        }
+        layer_spikes[static_cast<size_t>(s.layer)] += count;
+      }
+      const auto &o = ws.values[static_cast<size_t>(q_.output)];
+      for (size_t k = 0; k < ws.readout.size(); ++k) ws.readout[k] += o[k];
+      while (cp < cps.size() && cps[cp] == t) {
+        int best = 0;
+        for (int k = 1; k < static_cast<int>(ws.readout.size()); ++k)
+          if (ws.readout[static_cast<size_t>(k)] > ws.readout[static_cast<size_t>(best)]) best = k;
+        preds[cp * batch + sample] = best;
+        for (size_t l = 0; l < nl; ++l) spikes[cp * nl + l] = layer_spikes[l];
+        synops[cp] = ops;
+        ++cp;
+      }
+    }
+  }
+
+  void execute(IWorkspace &ws, const IStep &s, uint64_t *ops) const {
+    const auto &n = *s.node;
+    auto &out = ws.values[static_cast<size_t>(n.output)];
+    const auto &in = ws.values[static_cast<size_t>(n.inputs.at(0))];
+    const Dims a = s.in_dims, b = s.out_dims;
+    switch (n.kind) {
+    case OpKind::Conv2d: {
+      const int64_t opg = b.c / s.groups, cig = a.c / s.groups;
+      std::fill(out.begin(), out.end(), 0);
+      uint64_t count = 0;
+      for (int64_t y = 0; y < a.h; ++y)
+        for (int64_t x = 0; x < a.w; ++x)
+          for (int64_t c = 0; c < a.c; ++c) {
+            const int64_t xi = in[static_cast<size_t>((y * a.w + x) * a.c + c)];
+            if (xi == 0) continue;
+            const int64_t g = c / cig;
+            const auto &rows = s.rows[static_cast<size_t>(y)], &cols = s.cols[static_cast<size_t>(x)];
+            for (const auto &[ky, oy] : rows)
+              for (const auto &[kx, ox] : cols) {
+                const int64_t *w = &s.packed[static_cast<size_t>(((ky * s.kw + kx) * a.c + c) * opg)];
+                int64_t *o = &out[static_cast<size_t>((oy * b.w + ox) * b.c + g * opg)];
+                for (int64_t k = 0; k < opg; ++k) o[k] += w[k] * xi;
+              }
+            count += static_cast<uint64_t>(rows.size() * cols.size() * static_cast<size_t>(opg));
+          }
+      for (int64_t k = 0; k < b.h * b.w; ++k)
+        for (int64_t c = 0; c < b.c; ++c) out[static_cast<size_t>(k * b.c + c)] += n.bias[static_cast<size_t>(c)];
+      if (ops) *ops += count;
+      return;
+    }
+    case OpKind::Linear: {
+      const size_t o = out.size();
+      std::fill(out.begin(), out.end(), 0);
+      uint64_t events = 0;
+      for (size_t i = 0; i < in.size(); ++i) {
+        const int64_t xi = in[i];
+        if (xi == 0) continue;
+        ++events;
+        const int64_t *w = &s.packed[i * o];
+        for (size_t k = 0; k < o; ++k) out[k] += w[k] * xi;
+      }
+      for (size_t k = 0; k < o; ++k) out[k] += n.bias[k];
+      if (ops) *ops += events * o;
+      return;
+    }
+    case OpKind::MaxPool2d: {
+      const std::vector<int64_t> *src = &in;
+      if (s.pool_state >= 0) {
+        auto &sum = ws.pool_sum[static_cast<size_t>(s.pool_state)];
+        for (size_t k = 0; k < sum.size(); ++k) sum[k] += in[k];
+        src = &sum;
+      }
+      for (int64_t oy = 0; oy < b.h; ++oy)
+        for (int64_t ox = 0; ox < b.w; ++ox)
+          for (int64_t c = 0; c < a.c; ++c) {
+            int64_t m = std::numeric_limits<int64_t>::min();
+            for (int64_t ky = 0; ky < s.kh; ++ky)
+              for (int64_t kx = 0; kx < s.kw; ++kx) {
+                const int64_t y = oy * s.sh - s.ph + ky * s.dh, x = ox * s.sw - s.pw + kx * s.dw;
+                if (y < 0 || x < 0 || y >= a.h || x >= a.w) continue;
+                m = std::max(m, (*src)[static_cast<size_t>((y * a.w + x) * a.c + c)]);
+              }
+            out[static_cast<size_t>((oy * b.w + ox) * a.c + c)] = m;
+          }
+      if (s.pool_state >= 0) {
+        auto &prev = ws.pool_max[static_cast<size_t>(s.pool_state)];
+        for (size_t k = 0; k < out.size(); ++k) {
+          const int64_t m = out[k];
+          out[k] = m - prev[k];
+          prev[k] = m;
+        }
+      }
+      return;
+    }
+    case OpKind::AvgPool2d:
+    case OpKind::AdaptiveAvgPool2d: {
+      const bool adaptive = n.kind == OpKind::AdaptiveAvgPool2d;
+      for (int64_t oy = 0; oy < b.h; ++oy)
+        for (int64_t ox = 0; ox < b.w; ++ox) {
+          int64_t y0, y1, x0, x1;
+          if (adaptive) {
+            y0 = oy * a.h / b.h, y1 = ((oy + 1) * a.h + b.h - 1) / b.h;
+            x0 = ox * a.w / b.w, x1 = ((ox + 1) * a.w + b.w - 1) / b.w;
+          } else {
+            y0 = oy * s.sh - s.ph, y1 = y0 + s.kh, x0 = ox * s.sw - s.pw, x1 = x0 + s.kw;
+          }
+          const int64_t mul = n.pool_multiplier[static_cast<size_t>(oy * b.w + ox)];
+          for (int64_t c = 0; c < a.c; ++c) {
+            int64_t sum = 0;
+            for (int64_t y = std::max<int64_t>(y0, 0); y < std::min(y1, a.h); ++y)
+              for (int64_t x = std::max<int64_t>(x0, 0); x < std::min(x1, a.w); ++x) sum += in[static_cast<size_t>((y * a.w + x) * a.c + c)];
+            out[static_cast<size_t>((oy * b.w + ox) * a.c + c)] = sum * mul;
+          }
+        }
+      return;
+    }
+    case OpKind::Add: {
+      const size_t c = static_cast<size_t>(b.c);
+      for (size_t k = 0; k < out.size(); ++k) {
+        int64_t acc = 0;
+        for (size_t i = 0; i < n.inputs.size(); ++i)
+          acc += n.multiplier[i][k % c] * ws.values[static_cast<size_t>(n.inputs[i])][k];
+        out[k] = acc;
+      }
+      return;
+    }
+    case OpKind::Flatten:
+      for (int64_t c = 0; c < a.c; ++c)
+        for (int64_t k = 0; k < a.h * a.w; ++k) out[static_cast<size_t>(c * a.h * a.w + k)] = in[static_cast<size_t>(k * a.c + c)];
+      return;
+    case OpKind::Cat: {
+      const int64_t hw = b.h * b.w;
+      int64_t base = 0;
+      for (int v : n.inputs) {
+        const auto &src = ws.values[static_cast<size_t>(v)];
+        const int64_t cc = static_cast<int64_t>(src.size()) / hw;
+        for (int64_t k = 0; k < hw; ++k)
+          std::copy_n(&src[static_cast<size_t>(k * cc)], cc, &out[static_cast<size_t>(k * b.c + base)]);
+        base += cc;
+      }
+      return;
+    }
+    default:
+      NEUROCUDA_CHECK(false) << "integer program cannot execute " << ir::op_name(n.kind);
+    }
+  }
+
+  quant::QGraph q_;
+  std::vector<IStep> steps_;
+  std::vector<LayerInfo> layers_;
+  std::vector<int64_t> offset_;
+  int64_t total_neurons_ = 0, classes_ = 0;
+  int pools_ = 0;
+  int readout_bits_ = 1;
+};
+
+} // namespace
+
+std::unique_ptr<Program> make_int_program(const quant::QGraph &graph) { return std::make_unique<IntProgram>(graph); }
+
+} // namespace neurocuda::backends::cpu

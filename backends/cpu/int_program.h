@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: MIT
+// Internal to the CPU backend: the integer-mode program.
+#pragma once
+
+#include <memory>
+
+#include "neurocuda/backend.h"
+#include "neurocuda/quantize/quantize.h"
+
+namespace neurocuda::backends::cpu {
+
+/// Lays out a quantized network for integer execution on the CPU.
+std::unique_ptr<Program> make_int_program(const quant::QGraph &graph);
+
+} // namespace neurocuda::backends::cpu
