@@ -19,6 +19,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitUserError = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitInternalError = 3;
+constexpr int kExitCheckFailed = 4;
 
 void setup_logging(bool verbose) {
   for (const char *name : {"frontend", "passes", "calibration", "backend.cpu", "driver"}) {
@@ -76,6 +77,24 @@ int main(int argc, char **argv) {
             "  neurocuda eval vgg.snn --data /usr/share/datasets/fashion-mnist -T 32 --report report.json\n"
             "  neurocuda eval vgg.snn --data /usr/share/datasets/fashion-mnist -T 8,16,32,64");
 
+  neurocuda::driver::VerifyOptions ver;
+  auto *v = app.add_subcommand("verify", "Check that backends agree bit for bit: every spike of every layer at every timestep, and the readout");
+  v->add_option("network", ver.network, "Converted network file (.snn)")->required();
+  v->add_option("--data", ver.data, "Samples to run (a folder with train and test splits uses test)")->required();
+  v->add_option("--backends", ver.backends, "Comma-separated backends; each is compared with the first")->capture_default_str();
+  v->add_option("--against", ver.against, "A second network to run on the first backend and compare (e.g. a perturbed copy)");
+  v->add_option("--precision", ver.precision, "fp32, int8 or int16")->capture_default_str();
+  v->add_option("-T,--timesteps", ver.timesteps, "Timesteps")->capture_default_str();
+  v->add_option("--limit", ver.limit, "Compare only the first N samples (0 = all)")->capture_default_str();
+  v->add_option("--batch", ver.batch, "Samples per batch (traces are held per batch)")->capture_default_str();
+  v->add_option("--threads", ver.threads, "Threads (0 = all cores)")->capture_default_str();
+  v->add_option("--report", ver.report, "Write the JSON report to this file");
+  v->add_option("--split", ver.split, "auto|train|test")->capture_default_str();
+  v->footer("Exit status 4 when anything differs.\nExamples:\n"
+            "  neurocuda verify vgg.snn --data /usr/share/datasets/fashion-mnist --backends cpu,cuda\n"
+            "  neurocuda verify vgg.snn --data /usr/share/datasets/fashion-mnist --backends cpu,cuda --precision int8 --report v.json\n"
+            "  neurocuda verify vgg.snn --data calib.npz --backends cpu --against vgg_perturbed.snn");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &err) {
@@ -86,6 +105,7 @@ int main(int argc, char **argv) {
   try {
     if (*c) neurocuda::driver::convert(conv);
     else if (*e) neurocuda::driver::eval(ev);
+    else if (*v) return neurocuda::driver::verify(ver) ? kExitOk : kExitCheckFailed;
     return kExitOk;
   } catch (const neurocuda::UserError &err) {
     std::fprintf(stderr, "error: %s\n", err.what());

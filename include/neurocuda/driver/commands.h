@@ -41,11 +41,30 @@ struct EvalOptions {
   bool skip_ann = false;            ///< do not run the ANN baseline
 };
 
+/// Flags of `neurocuda verify`.
+struct VerifyOptions {
+  std::string network;
+  std::string data;
+  std::string split = "auto";
+  std::string backends = "cpu,cuda";  ///< comma-separated; every one is compared with the first
+  std::string against;                ///< optional second network, run on the first backend and compared
+  std::string precision = "fp32";
+  int timesteps = 32;
+  int64_t limit = 0;
+  int64_t batch = 64;
+  int threads = 0;
+  std::string report;
+};
+
 /// Converts a model; prints a summary to stdout. Throws UserError / InternalError.
 void convert(const ConvertOptions &options);
 
 /// Evaluates a converted network; prints the report to stdout and writes the JSON report.
 void eval(const EvalOptions &options);
+
+/// Runs the same samples through several backends and compares every spike and the readout bit for
+/// bit; prints and reports the result. Returns false if anything differs.
+bool verify(const VerifyOptions &options);
 
 /// Parses a comma-separated list of positive timesteps ("8,16,32"); throws UserError.
 std::vector<int> parse_timesteps(const std::string &text);
