@@ -6,6 +6,9 @@
 #include "neurocuda/backend.h"
 #include "neurocuda/error.h"
 #include "cpu/cpu_backend.h"
+#ifdef NEUROCUDA_WITH_CUDA
+#include "cuda/cuda_backend.h"
+#endif
 
 namespace neurocuda {
 namespace {
@@ -14,6 +17,9 @@ const std::vector<std::unique_ptr<Backend>> &registry() {
   static const std::vector<std::unique_ptr<Backend>> backends = [] {
     std::vector<std::unique_ptr<Backend>> b;
     b.push_back(backends::cpu::make_backend());
+#ifdef NEUROCUDA_WITH_CUDA
+    b.push_back(backends::cuda::make_backend());
+#endif
     return b;
   }();
   return backends;

@@ -132,44 +132,10 @@ std::vector<float> reference_run(const ir::Graph &g, const std::vector<float> &x
   return readout;
 }
 
-// input [2,8,8] -> conv 3x3 (stride 1) -> IF -> conv 3x3 stride 2 groups 2 -> maxpool 2 -> IF
-//   + residual add of a 1x1 conv branch -> IF -> flatten -> linear(4)
-ir::Graph spiking_net() {
-  ir::Graph g;
-  int x = test::add_input(g, {2, 8, 8});
-  int a = test::append(g, test::conv_node(x, 4, 2, 3, 3, 11));
-  a = test::append(g, test::unary(ir::OpKind::IF, a, "if1"));
-  g.nodes().back().floats["v0"] = 0.5;
-  auto c2 = test::conv_node(a, 4, 2, 3, 3, 12);
-  c2.ints["groups"] = {2};
-  c2.ints["stride"] = {2, 2};
-  for (auto &w : c2.tensors["weight"].data) w *= 3.0f;
-  int b = test::append(g, c2);
-  auto pool = test::unary(ir::OpKind::MaxPool2d, b, "pool");
-  pool.ints = {{"kernel", {2, 2}}, {"stride", {2, 2}}, {"padding", {0, 0}}, {"dilation", {1, 1}}, {"ceil_mode", {0}}};
-  b = test::append(g, pool);
-  b = test::append(g, test::unary(ir::OpKind::IF, b, "if2"));
-  auto side = test::conv_node(b, 4, 4, 1, 1, 13);
-  side.ints["padding"] = {0, 0};
-  int s = test::append(g, side);
-  ir::Node add;
-  add.kind = ir::OpKind::Add;
-  add.name = "add";
-  add.inputs = {s, b};
-  add.tensors["coeff0"] = {{4}, {1.0f, 0.5f, 2.0f, 1.0f}};
-  add.tensors["coeff1"] = {{4}, {0.75f, 1.0f, 0.25f, 1.5f}};
-  int c = test::append(g, add);
-  c = test::append(g, test::unary(ir::OpKind::IF, c, "if3"));
-  c = test::append(g, test::unary(ir::OpKind::Flatten, c, "flat"));
-  g.set_output(test::append(g, test::linear_node(c, 4, 16, 14)));
-  ir::verify(g);
-  return g;
-}
-
 } // namespace
 
 TEST(CpuBackend, MatchesDenseReferenceBitForBit) {
-  const auto g = spiking_net();
+  const auto g = test::spiking_net();
   const auto &backend = get_backend("cpu");
   auto program = backend.compile(g, {});
   ASSERT_EQ(program->layers().size(), 3u);
@@ -199,7 +165,7 @@ TEST(CpuBackend, MatchesDenseReferenceBitForBit) {
 }
 
 TEST(CpuBackend, ResultsDoNotDependOnThreadCount) {
-  const auto g = spiking_net();
+  const auto g = test::spiking_net();
   auto program = get_backend("cpu").compile(g, {});
   const auto x = test::random_values(9 * 128, 8, 0.0f, 1.0f);
   RunOptions one{{16}, 1}, two{{16}, 2};
@@ -211,7 +177,7 @@ TEST(CpuBackend, ResultsDoNotDependOnThreadCount) {
 }
 
 TEST(CpuBackend, WrongInputShapeIsUserError) {
-  auto program = get_backend("cpu").compile(spiking_net(), {});
+  auto program = get_backend("cpu").compile(test::spiking_net(), {});
   std::vector<float> x(100);
   EXPECT_THROW(program->run(Batch{x.data(), 1, {1, 10, 10}}, RunOptions{{4}, 1}), UserError);
 }

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "neurocuda/ir/graph.h"
+#include "neurocuda/passes/pipeline.h"
 
 namespace neurocuda::test {
 
@@ -77,6 +78,50 @@ inline ir::Graph tiny_cnn() {
   x = append(g, unary(ir::OpKind::Flatten, x, "flatten"));
   x = append(g, linear_node(x, 3, 36));
   g.set_output(x);
+  return g;
+}
+
+// input [2,8,8] -> conv 3x3 (stride 1) -> IF -> conv 3x3 stride 2 groups 2 -> maxpool 2 -> IF
+//   + residual add of a 1x1 conv branch -> IF -> flatten -> linear(4)
+inline ir::Graph spiking_net() {
+  ir::Graph g;
+  int x = add_input(g, {2, 8, 8});
+  int a = append(g, conv_node(x, 4, 2, 3, 3, 11));
+  a = append(g, unary(ir::OpKind::IF, a, "if1"));
+  g.nodes().back().floats["v0"] = 0.5;
+  auto c2 = conv_node(a, 4, 2, 3, 3, 12);
+  c2.ints["groups"] = {2};
+  c2.ints["stride"] = {2, 2};
+  for (auto &w : c2.tensors["weight"].data) w *= 3.0f;
+  int b = append(g, c2);
+  auto pool = unary(ir::OpKind::MaxPool2d, b, "pool");
+  pool.ints = {{"kernel", {2, 2}}, {"stride", {2, 2}}, {"padding", {0, 0}}, {"dilation", {1, 1}}, {"ceil_mode", {0}}};
+  b = append(g, pool);
+  b = append(g, unary(ir::OpKind::IF, b, "if2"));
+  auto side = conv_node(b, 4, 4, 1, 1, 13);
+  side.ints["padding"] = {0, 0};
+  int s = append(g, side);
+  ir::Node add;
+  add.kind = ir::OpKind::Add;
+  add.name = "add";
+  add.inputs = {s, b};
+  add.tensors["coeff0"] = {{4}, {1.0f, 0.5f, 2.0f, 1.0f}};
+  add.tensors["coeff1"] = {{4}, {0.75f, 1.0f, 0.25f, 1.5f}};
+  int c = append(g, add);
+  c = append(g, unary(ir::OpKind::IF, c, "if3"));
+  c = append(g, unary(ir::OpKind::Flatten, c, "flat"));
+  g.set_output(append(g, linear_node(c, 4, 16, 14)));
+  ir::verify(g);
+  return g;
+}
+
+/// tiny_cnn after conversion with hand-set thresholds (no LibTorch needed).
+inline ir::Graph tiny_cnn_converted() {
+  auto g = tiny_cnn();
+  passes::run_pre_calibration(g, {});
+  for (auto &n : g.nodes())
+    if (n.kind == ir::OpKind::IF) n.tensors["threshold"].data = {1.5f, 0.25f, 3.0f, 1.0f};
+  passes::run_post_calibration(g, {});
   return g;
 }
 
