@@ -65,6 +65,15 @@ class BundledModels(unittest.TestCase):
         self.assertLessEqual(rep["ann_accuracy"] - rep["snn_accuracy"], 0.03, rep)
         self.assertGreater(rep["results"][1]["snn_accuracy"], rep["results"][0]["snn_accuracy"] - 0.01)
 
+        # Integer mode on the same samples tracks fp32.
+        q = os.path.join(self.tmp.name, f"{name}_int8.json")
+        run("eval", a, "--data", ARGS.data, "-T", "64", "--limit", "1000", "--precision", "int8", "--skip-ann",
+            "--report", q)
+        with open(q) as f:
+            rq = json.load(f)
+        self.assertEqual(rq["precision"], "int8")
+        self.assertLessEqual(abs(rq["snn_accuracy"] - rep["snn_accuracy"]), 0.01, (rq["snn_accuracy"], rep["snn_accuracy"]))
+
     def test_vgg_small(self):
         self.check_model("vgg_small")
 

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import json
+import zlib
 
 ARGS = None
 
@@ -145,8 +147,48 @@ class CliErrors(unittest.TestCase):
         self.assertUserError(run("convert", model, "--no-such-flag"), code=2)
         self.assertUserError(run("frobnicate"), code=2)
 
+    def test_verify_identical_and_perturbed(self):
+        self.convert_fixture()
+        rc, out, err = run("verify", self.out, "--data", self.data12, "--backends", "cpu,cpu", "-T", "8")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("IDENTICAL", out)
+        self.assertIn("0 mismatches", out)
+        # A copy with one bias of the first convolution nudged: verify must report the mismatch and fail.
+        with open(self.out, "rb") as f:
+            data = bytearray(f.read())
+        hlen = struct.unpack_from("<Q", data, 16)[0]
+        header = json.loads(data[24:24 + hlen])
+        blob = 24 + hlen + 8
+        conv = next(n for n in header["nodes"] if n["kind"] == "conv2d")
+        at = blob + conv["tensors"]["bias"]["offset"]
+        value = struct.unpack_from("<f", data, at)[0]
+        struct.pack_into("<f", data, at, value + 0.05)
+        struct.pack_into("<I", data, len(data) - 4, zlib.crc32(bytes(data[:-4])) & 0xFFFFFFFF)
+        perturbed = os.path.join(self.tmp, "perturbed.snn")
+        with open(perturbed, "wb") as f:
+            f.write(data)
+        report = os.path.join(self.tmp, "verify.json")
+        rc, out, err = run("verify", self.out, "--data", self.data12, "--backends", "cpu", "--against", perturbed,
+                           "-T", "8", "--report", report)
+        self.assertEqual(rc, 4, out + err)
+        self.assertIn("MISMATCH", out)
+        self.assertIn("first: sample", out)
+        with open(report) as f:
+            rep = json.load(f)
+        self.assertFalse(rep["identical"])
+        self.assertGreater(rep["comparisons"][0]["mismatches"], 0)
+        self.assertIn("layer", rep["comparisons"][0]["first_mismatch"])
+
+    def test_verify_needs_two_and_names_unavailable_backends(self):
+        self.convert_fixture()
+        self.assertUserError(run("verify", self.out, "--data", self.data12, "--backends", "cpu"), "two")
+        rc, out, err = run("verify", self.out, "--data", self.data12, "--backends", "cpu,cuda", "-T", "4")
+        if rc != 0:  # no CUDA backend built, or no GPU here
+            self.assertEqual(rc, 1, err)
+            self.assertIn("cuda", err)
+
     def test_help_has_examples_and_exits_zero(self):
-        for cmd in ("convert", "eval"):
+        for cmd in ("convert", "eval", "verify"):
             rc, out, err = run(cmd, "--help")
             self.assertEqual(rc, 0)
             self.assertIn("Examples:", out)
