@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <chrono>
+#include <cmath>
 #include <optional>
 #include <nlohmann/json.hpp>
 
@@ -19,7 +20,7 @@
 
 namespace neurocuda::driver {
 
-void eval(const EvalOptions &o) {
+bool eval(const EvalOptions &o) {
   using clock = std::chrono::steady_clock;
   if (o.batch <= 0) throw UserError("--batch must be positive");
   if (o.limit < 0) throw UserError("--limit must be 0 (all) or positive");
@@ -143,7 +144,25 @@ void eval(const EvalOptions &o) {
                       {"snn_seconds", snn_secs},
                       {"ann_images_per_second", ann_secs > 0 ? static_cast<double>(samples) / ann_secs : 0.0},
                       {"snn_images_per_second", snn_secs > 0 ? static_cast<double>(samples) / snn_secs : 0.0}};
+  // Gates, checked at the largest T.
+  json gates = json::array();
+  bool passed = true;
+  auto gate = [&](const char *name, double limit, double value) {
+    if (std::isnan(limit)) return;
+    const bool ok = value <= limit;
+    passed = passed && ok;
+    gates.push_back(json{{"gate", name}, {"limit", limit}, {"value", value}, {"passed", ok}});
+  };
+  if (!std::isnan(o.max_accuracy_drop) && !model)
+    throw UserError("--max-accuracy-drop needs the ANN baseline; remove --skip-ann");
+  if (model) gate("max_accuracy_drop", o.max_accuracy_drop, 100.0 * (frac(ann_correct) - frac(snn_correct[last])));
+  gate("max_spike_rate", o.max_spike_rate, report["spike_rate"].get<double>());
+  gate("max_synops", o.max_synops, report["synops_per_sample"].get<double>());
+  report["gates"] = gates;
+  report["passed"] = passed;
   if (!o.report.empty()) format::write_file_atomic(o.report, report.dump(2) + "\n");
+  if (o.json) fmt::print("{}\n", report.dump(2));
+  if (o.json || o.quiet) return passed;
 
   fmt::print("network   {} ({} backend, {})\n", o.network, o.backend, o.precision);
   fmt::print("data      {} ({} samples)\n", data->description(), samples);
@@ -163,7 +182,11 @@ void eval(const EvalOptions &o) {
              checkpoints[last], threads);
   if (model) fmt::print(", ANN {:.1f} images/s", report["timing"]["ann_images_per_second"].get<double>());
   fmt::print("\n");
+  for (const auto &g : gates)
+    fmt::print("gate {:<18} limit {:<10g} value {:<10.4g} {}\n", g["gate"].get<std::string>(), g["limit"].get<double>(),
+               g["value"].get<double>(), g["passed"].get<bool>() ? "passed" : "FAILED");
   if (!o.report.empty()) fmt::print("report: {}\n", o.report);
+  return passed;
 }
 
 } // namespace neurocuda::driver

@@ -66,7 +66,10 @@ TEST_P(CrossBackend, AgreesWithCpuBitForBit) {
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, CrossBackend,
                          ::testing::Combine(::testing::ValuesIn(backend_names()),
-                                            ::testing::Values(Precision::Fp32, Precision::Int8, Precision::Int16)));
+                                            ::testing::Values(Precision::Fp32, Precision::Int8, Precision::Int16)),
+                         [](const auto &info) {
+                           return std::get<0>(info.param) + "_" + precision_name(std::get<1>(info.param));
+                         });
 
 TEST(Verify, CatchesASingleFlippedSpikeAndLocatesIt) {
   const std::vector<float> x{0.5f};

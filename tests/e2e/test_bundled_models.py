@@ -80,6 +80,35 @@ class BundledModels(unittest.TestCase):
     def test_resnet_small(self):
         self.check_model("resnet_small")
 
+    def test_eval_report_is_identical_across_thread_counts(self):
+        net = os.path.join(self.tmp.name, "det.snn")
+        run("convert", os.path.join(ARGS.models, "resnet_small.pt"), "--calib", ARGS.data, "--calib-samples", "500",
+            "-o", net, "--threads", "2")
+        reports = []
+        for threads in ("1", "2"):
+            rep = os.path.join(self.tmp.name, f"det_{threads}.json")
+            run("eval", net, "--data", ARGS.data, "--limit", "200", "-T", "8,16", "--threads", threads, "--report", rep)
+            with open(rep) as f:
+                r = json.load(f)
+            del r["timing"]  # the only field allowed to differ
+            reports.append(json.dumps(r, sort_keys=True))
+        self.assertEqual(reports[0], reports[1])
+
+    def test_readme_ci_gate_example_both_ways(self):
+        root = os.path.dirname(os.path.abspath(ARGS.models))
+        work = os.path.join(self.tmp.name, "ci")
+        os.makedirs(work)
+        os.symlink(os.path.join(root, "models"), os.path.join(work, "models"))
+        env = dict(os.environ, NEUROCUDA=os.path.abspath(ARGS.tool))
+        script = os.path.join(root, "scripts", "ci_gate_example.sh")
+        ok = subprocess.run(["bash", script], cwd=work, env=dict(env, MAX_DROP="5"), capture_output=True, text=True)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        self.assertEqual(ok.stdout.strip().splitlines()[-1].split()[0], "total")  # --quiet: only convert's summary
+        strict = subprocess.run(["bash", script], cwd=work, env=dict(env, MAX_DROP="-50"), capture_output=True, text=True)
+        self.assertEqual(strict.returncode, 4, strict.stderr)
+        with open(os.path.join(work, "eval-report.json")) as f:
+            self.assertFalse(json.load(f)["passed"])
+
     def test_npz_calibration_sample(self):
         out = os.path.join(self.tmp.name, "npz.snn")
         text = run("convert", os.path.join(ARGS.models, "vgg_small.pt"), "--calib",

@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -21,11 +23,14 @@ constexpr int kExitUsage = 2;
 constexpr int kExitInternalError = 3;
 constexpr int kExitCheckFailed = 4;
 
-void setup_logging(bool verbose) {
+// Loggers write to stderr; colour only on a terminal and never when NO_COLOR is set (no-color.org).
+void setup_logging(bool verbose, bool quiet) {
+  const char *no_color = std::getenv("NO_COLOR");
+  const bool color = (no_color == nullptr || no_color[0] == '\0') && isatty(STDERR_FILENO);
   for (const char *name : {"frontend", "passes", "calibration", "backend.cpu", "driver"}) {
-    auto logger = spdlog::stderr_color_mt(name);
-    logger->set_pattern("%^%l%$ [%n] %v");
-    logger->set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+    auto logger = color ? spdlog::stderr_color_mt(name) : spdlog::stderr_logger_mt(name);
+    logger->set_pattern(color ? "%^%l%$ [%n] %v" : "%l [%n] %v");
+    logger->set_level(quiet ? spdlog::level::warn : verbose ? spdlog::level::debug : spdlog::level::info);
   }
 }
 
@@ -73,9 +78,16 @@ int main(int argc, char **argv) {
   e->add_option("--batch", ev.batch, "Samples per batch (memory is bounded by the batch)")->capture_default_str();
   e->add_option("--threads", ev.threads, "Threads (0 = all cores)")->capture_default_str();
   e->add_flag("--skip-ann", ev.skip_ann, "Do not run the ANN baseline through LibTorch");
+  e->add_flag("--json", ev.json, "Print the JSON report on stdout instead of text (logs stay on stderr)");
+  e->add_flag("-q,--quiet", ev.quiet, "Print nothing on success");
+  e->add_option("--max-accuracy-drop", ev.max_accuracy_drop, "Gate: fail (exit 4) if ANN - SNN accuracy exceeds this many percentage points");
+  e->add_option("--max-spike-rate", ev.max_spike_rate, "Gate: fail (exit 4) if spikes per neuron per timestep exceed this");
+  e->add_option("--max-synops", ev.max_synops, "Gate: fail (exit 4) if synaptic operations per sample exceed this");
   e->footer("Examples:\n"
             "  neurocuda eval vgg.snn --data /usr/share/datasets/fashion-mnist -T 32 --report report.json\n"
-            "  neurocuda eval vgg.snn --data /usr/share/datasets/fashion-mnist -T 8,16,32,64");
+            "  neurocuda eval vgg.snn --data /usr/share/datasets/fashion-mnist -T 8,16,32,64\n"
+            "  neurocuda eval vgg.snn --data /usr/share/datasets/fashion-mnist -T 32 --max-accuracy-drop 1.0 --quiet  # CI gate\n"
+            "Exit status 4 when a gate is exceeded.");
 
   neurocuda::driver::VerifyOptions ver;
   auto *v = app.add_subcommand("verify", "Check that backends agree bit for bit: every spike of every layer at every timestep, and the readout");
@@ -95,16 +107,23 @@ int main(int argc, char **argv) {
             "  neurocuda verify vgg.snn --data /usr/share/datasets/fashion-mnist --backends cpu,cuda --precision int8 --report v.json\n"
             "  neurocuda verify vgg.snn --data calib.npz --backends cpu --against vgg_perturbed.snn");
 
+  neurocuda::driver::InspectOptions ins;
+  auto *in = app.add_subcommand("inspect", "Show a converted network: layers, shapes, thresholds, weight ranges, quantization, counts");
+  in->add_option("network", ins.network, "Converted network file (.snn)")->required();
+  in->add_flag("--json", ins.json, "Print JSON instead of text");
+  in->footer("Examples:\n  neurocuda inspect vgg.snn\n  neurocuda inspect vgg.snn --json | jq .totals");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &err) {
     const int rc = app.exit(err);  // prints help, version or the usage error
     return rc == 0 ? kExitOk : kExitUsage;
   }
-  setup_logging(verbose);
+  setup_logging(verbose, ev.quiet || ev.json);
   try {
     if (*c) neurocuda::driver::convert(conv);
-    else if (*e) neurocuda::driver::eval(ev);
+    else if (*e) return neurocuda::driver::eval(ev) ? kExitOk : kExitCheckFailed;
+    else if (*in) neurocuda::driver::inspect(ins);
     else if (*v) return neurocuda::driver::verify(ver) ? kExitOk : kExitCheckFailed;
     return kExitOk;
   } catch (const neurocuda::UserError &err) {

@@ -2,6 +2,7 @@
 // Library entry points behind each command of the `neurocuda` tool.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -39,6 +40,12 @@ struct EvalOptions {
   int64_t batch = 500;
   int threads = 0;
   bool skip_ann = false;            ///< do not run the ANN baseline
+  bool json = false;                ///< print the JSON report on stdout instead of text
+  bool quiet = false;               ///< print nothing on success (errors still go to stderr)
+  // Gates (NaN = off): the run fails with exit code 4 when one is exceeded at the largest T.
+  double max_accuracy_drop = std::nan("");  ///< ANN - SNN accuracy, percentage points (may be negative)
+  double max_spike_rate = std::nan("");     ///< spikes per neuron per timestep
+  double max_synops = std::nan("");         ///< synaptic operations per sample
 };
 
 /// Flags of `neurocuda verify`.
@@ -56,11 +63,21 @@ struct VerifyOptions {
   std::string report;
 };
 
+/// Flags of `neurocuda inspect`.
+struct InspectOptions {
+  std::string network;
+  bool json = false;
+};
+
+/// Prints what a converted network holds: layers, shapes, thresholds, weight ranges, quantization, counts.
+void inspect(const InspectOptions &options);
+
 /// Converts a model; prints a summary to stdout. Throws UserError / InternalError.
 void convert(const ConvertOptions &options);
 
 /// Evaluates a converted network; prints the report to stdout and writes the JSON report.
-void eval(const EvalOptions &options);
+/// Returns false if a gate was exceeded.
+bool eval(const EvalOptions &options);
 
 /// Runs the same samples through several backends and compares every spike and the readout bit for
 /// bit; prints and reports the result. Returns false if anything differs.
