@@ -267,7 +267,11 @@ private:
               for (const auto &[kx, ox] : cols) {
                 const int64_t *w = &s.packed[static_cast<size_t>(((ky * s.kw + kx) * a.c + c) * opg)];
                 int64_t *o = &out[static_cast<size_t>((oy * b.w + ox) * b.c + g * opg)];
-                for (int64_t k = 0; k < opg; ++k) o[k] += w[k] * xi;
+                if (xi == 1) {  // a spike: no multiply (64-bit multiplies do not vectorise)
+                  for (int64_t k = 0; k < opg; ++k) o[k] += w[k];
+                } else {
+                  for (int64_t k = 0; k < opg; ++k) o[k] += w[k] * xi;
+                }
               }
             count += static_cast<uint64_t>(rows.size() * cols.size() * static_cast<size_t>(opg));
           }
@@ -285,7 +289,11 @@ private:
         if (xi == 0) continue;
         ++events;
         const int64_t *w = &s.packed[i * o];
-        for (size_t k = 0; k < o; ++k) out[k] += w[k] * xi;
+        if (xi == 1) {
+          for (size_t k = 0; k < o; ++k) out[k] += w[k];
+        } else {
+          for (size_t k = 0; k < o; ++k) out[k] += w[k] * xi;
+        }
       }
       for (size_t k = 0; k < o; ++k) out[k] += n.bias[k];
       if (ops) *ops += events * o;
