@@ -7,6 +7,7 @@
 #include "cpu/cpu_backend.h"
 
 #include "cpu/int_program.h"
+#include "cpu/layout.h"
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -22,16 +23,6 @@ namespace neurocuda::backends::cpu {
 namespace {
 
 using ir::OpKind;
-
-struct Dims {
-  int64_t c = 1, h = 1, w = 1;
-  int64_t size() const { return c * h * w; }
-};
-
-Dims dims_of(const ir::Shape &s) {
-  if (s.size() == 3) return {s[0], s[1], s[2]};
-  return {ir::numel(s), 1, 1};
-}
 
 // One node, laid out for execution.
 struct Step {
@@ -53,7 +44,7 @@ struct Step {
   std::vector<std::vector<float>> coeff;
   std::vector<float> scale, shift;
   // conv scatter tables: for input row y, the (ky, oy) pairs it reaches (likewise for columns)
-  std::vector<std::vector<std::pair<int32_t, int32_t>>> row_taps, col_taps;
+  Taps row_taps, col_taps;
   // max-pool over time-varying input: index of its running-sum state
   int pool_state = -1;
   // IF
@@ -193,7 +184,6 @@ private:
     switch (n.kind) {
     case OpKind::Conv2d: {
       const auto &w = n.attr_tensor("weight");
-      const int64_t o = w.shape[0], cig = w.shape[1];
       s.kh = w.shape[2];
       s.kw = w.shape[3];
       s.sh = n.attr_ints("stride")[0];
@@ -203,38 +193,15 @@ private:
       s.dh = n.attr_ints("dilation")[0];
       s.dw = n.attr_ints("dilation")[1];
       s.groups = n.attr_ints("groups")[0];
-      const int64_t opg = o / s.groups, cin = cig * s.groups;
-      s.packed.resize(w.data.size());
-      for (int64_t oo = 0; oo < o; ++oo) {
-        const int64_t g = oo / opg;
-        for (int64_t ci = 0; ci < cig; ++ci)
-          for (int64_t y = 0; y < s.kh; ++y)
-            for (int64_t x = 0; x < s.kw; ++x)
-              s.packed[static_cast<size_t>(((y * s.kw + x) * cin + g * cig + ci) * opg + oo % opg)] =
-                  w.data[static_cast<size_t>(((oo * cig + ci) * s.kh + y) * s.kw + x)];
-      }
+      s.packed = scatter_layout<float>(w.data, w.shape, s.groups);
       s.bias = n.attr_tensor("bias").data;
-      auto taps = [](int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
-        std::vector<std::vector<std::pair<int32_t, int32_t>>> t(static_cast<size_t>(in));
-        for (int64_t y = 0; y < in; ++y)
-          for (int64_t ky = 0; ky < k; ++ky) {
-            const int64_t ny = y + pad - ky * dil;
-            if (ny < 0 || ny % stride) continue;
-            if (ny / stride < out) t[static_cast<size_t>(y)].emplace_back(static_cast<int32_t>(ky), static_cast<int32_t>(ny / stride));
-          }
-        return t;
-      };
-      s.row_taps = taps(s.in_dims.h, s.out_dims.h, s.kh, s.sh, s.ph, s.dh);
-      s.col_taps = taps(s.in_dims.w, s.out_dims.w, s.kw, s.sw, s.pw, s.dw);
+      s.row_taps = make_taps(s.in_dims.h, s.out_dims.h, s.kh, s.sh, s.ph, s.dh);
+      s.col_taps = make_taps(s.in_dims.w, s.out_dims.w, s.kw, s.sw, s.pw, s.dw);
       break;
     }
     case OpKind::Linear: {
       const auto &w = n.attr_tensor("weight");
-      const int64_t o = w.shape[0], in = w.shape[1];
-      s.packed.resize(w.data.size());
-      for (int64_t oo = 0; oo < o; ++oo)
-        for (int64_t i = 0; i < in; ++i)
-          s.packed[static_cast<size_t>(i * o + oo)] = w.data[static_cast<size_t>(oo * in + i)];
+      s.packed = transpose_layout<float>(w.data, w.shape[0], w.shape[1]);
       s.bias = n.attr_tensor("bias").data;
       break;
     }
@@ -391,24 +358,12 @@ private:
       for (size_t k = 0; k < out.size(); ++k) out[k] = in[k] * s.scale[k % c] + s.shift[k % c];
       return;
     }
-    case OpKind::Flatten: {
-      // HWC -> CHW order, which is what PyTorch's flatten produces.
-      const Dims a = s.in_dims;
-      for (int64_t c = 0; c < a.c; ++c)
-        for (int64_t k = 0; k < a.h * a.w; ++k) out[static_cast<size_t>(c * a.h * a.w + k)] = in[static_cast<size_t>(k * a.c + c)];
-      return;
-    }
+    case OpKind::Flatten:
+      return flatten_hwc(s.in_dims, in, out);
     case OpKind::Cat: {
-      const int64_t hw = s.out_dims.h * s.out_dims.w;
-      int64_t base = 0;
-      for (int v : s.in) {
-        const auto &src = ws.values[static_cast<size_t>(v)];
-        const int64_t c = static_cast<int64_t>(src.size()) / hw;
-        for (int64_t k = 0; k < hw; ++k)
-          std::copy_n(&src[static_cast<size_t>(k * c)], c, &out[static_cast<size_t>(k * s.out_dims.c + base)]);
-        base += c;
-      }
-      return;
+      std::vector<const std::vector<float> *> ins;
+      for (int v : s.in) ins.push_back(&ws.values[static_cast<size_t>(v)]);
+      return cat_hwc(s.out_dims, ins, out);
     }
     case OpKind::Relu:
       for (size_t k = 0; k < out.size(); ++k) out[k] = std::max(in[k], 0.0f);
@@ -498,12 +453,8 @@ private:
 
   // Sets the trace bits of a population's spikes, neurons numbered in PyTorch (CHW) order.
   static void record_spikes(uint64_t *trace, int64_t base, const Step &s, const std::vector<float> &out) {
-    const int64_t c = s.out_dims.c, hw = s.out_dims.h * s.out_dims.w;
     for (int64_t k = 0; k < static_cast<int64_t>(out.size()); ++k)
-      if (out[static_cast<size_t>(k)] != 0.0f) {
-        const int64_t bit = base + (k % c) * hw + k / c;
-        trace[bit / 64] |= uint64_t{1} << (bit % 64);
-      }
+      if (out[static_cast<size_t>(k)] != 0.0f) set_trace_bit(trace, base, s.out_dims, k);
   }
 
   std::vector<Step> steps_;

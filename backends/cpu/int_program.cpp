@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "cpu/int_program.h"
+#include "cpu/layout.h"
 #include "neurocuda/error.h"
 #include "neurocuda/snn/neuron.h"
 
@@ -15,29 +16,6 @@ namespace neurocuda::backends::cpu {
 namespace {
 
 using ir::OpKind;
-
-struct Dims {
-  int64_t c = 1, h = 1, w = 1;
-  int64_t size() const { return c * h * w; }
-};
-
-Dims dims_of(const ir::Shape &s) {
-  if (s.size() == 3) return {s[0], s[1], s[2]};
-  return {ir::numel(s), 1, 1};
-}
-
-using Taps = std::vector<std::vector<std::pair<int32_t, int32_t>>>;
-
-Taps make_taps(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
-  Taps t(static_cast<size_t>(in));
-  for (int64_t y = 0; y < in; ++y)
-    for (int64_t ky = 0; ky < k; ++ky) {
-      const int64_t ny = y + pad - ky * dil;
-      if (ny < 0 || ny % stride) continue;
-      if (ny / stride < out) t[static_cast<size_t>(y)].emplace_back(static_cast<int32_t>(ky), static_cast<int32_t>(ny / stride));
-    }
-  return t;
-}
 
 struct IStep {
   const quant::QNode *node = nullptr;
@@ -152,28 +130,17 @@ private:
     auto get = [&](const char *k, size_t i) { return n.ints.at(k).at(i); };
     if (n.kind == OpKind::Conv2d) {
       const auto &w = n.weight_shape;
-      const int64_t o = w[0], cig = w[1];
       s.kh = w[2];
       s.kw = w[3];
       s.sh = get("stride", 0), s.sw = get("stride", 1);
       s.ph = get("padding", 0), s.pw = get("padding", 1);
       s.dh = get("dilation", 0), s.dw = get("dilation", 1);
       s.groups = get("groups", 0);
-      const int64_t opg = o / s.groups, cin = cig * s.groups;
-      s.packed.resize(n.weight.size());
-      for (int64_t oo = 0; oo < o; ++oo)
-        for (int64_t ci = 0; ci < cig; ++ci)
-          for (int64_t y = 0; y < s.kh; ++y)
-            for (int64_t x = 0; x < s.kw; ++x)
-              s.packed[static_cast<size_t>(((y * s.kw + x) * cin + (oo / opg) * cig + ci) * opg + oo % opg)] =
-                  n.weight[static_cast<size_t>(((oo * cig + ci) * s.kh + y) * s.kw + x)];
+      s.packed = scatter_layout<int64_t>(n.weight, n.weight_shape, s.groups);
       s.rows = make_taps(s.in_dims.h, s.out_dims.h, s.kh, s.sh, s.ph, s.dh);
       s.cols = make_taps(s.in_dims.w, s.out_dims.w, s.kw, s.sw, s.pw, s.dw);
     } else if (n.kind == OpKind::Linear) {
-      const int64_t o = n.weight_shape[0], in = n.weight_shape[1];
-      s.packed.resize(n.weight.size());
-      for (int64_t oo = 0; oo < o; ++oo)
-        for (int64_t i = 0; i < in; ++i) s.packed[static_cast<size_t>(i * o + oo)] = n.weight[static_cast<size_t>(oo * in + i)];
+      s.packed = transpose_layout<int64_t>(n.weight, n.weight_shape[0], n.weight_shape[1]);
     } else if (n.kind == OpKind::MaxPool2d || n.kind == OpKind::AvgPool2d) {
       s.kh = get("kernel", 0), s.kw = get("kernel", 1);
       s.sh = get("stride", 0), s.sw = get("stride", 1);
@@ -218,17 +185,14 @@ private:
         const auto &cur = ws.values[static_cast<size_t>(s.node->inputs[0])];
         auto &out = ws.values[static_cast<size_t>(s.node->output)];
         auto &v = ws.membrane[static_cast<size_t>(s.layer)];
-        const int64_t c = s.out_dims.c, hw = s.out_dims.h * s.out_dims.w;
+        const int64_t c = s.out_dims.c;
         const int64_t base = (t - 1) * total_neurons_ + offset_[static_cast<size_t>(s.layer)];
         uint64_t count = 0;
         for (int64_t k = 0; k < static_cast<int64_t>(v.size()); ++k) {
           const bool spike = snn::if_step_int(v[static_cast<size_t>(k)], cur[static_cast<size_t>(k)], s.node->threshold[static_cast<size_t>(k % c)]);
           out[static_cast<size_t>(k)] = spike;
           count += spike;
-          if (spike && trace) {
-            const int64_t bit = base + (k % c) * hw + k / c;
-            trace[bit / 64] |= uint64_t{1} << (bit % 64);
-          }
+          if (spike && trace) set_trace_bit(trace, base, s.out_dims, k);
         }
         layer_spikes[static_cast<size_t>(s.layer)] += count;
       }
@@ -361,20 +325,11 @@ private:
       return;
     }
     case OpKind::Flatten:
-      for (int64_t c = 0; c < a.c; ++c)
-        for (int64_t k = 0; k < a.h * a.w; ++k) out[static_cast<size_t>(c * a.h * a.w + k)] = in[static_cast<size_t>(k * a.c + c)];
-      return;
+      return flatten_hwc(a, in, out);
     case OpKind::Cat: {
-      const int64_t hw = b.h * b.w;
-      int64_t base = 0;
-      for (int v : n.inputs) {
-        const auto &src = ws.values[static_cast<size_t>(v)];
-        const int64_t cc = static_cast<int64_t>(src.size()) / hw;
-        for (int64_t k = 0; k < hw; ++k)
-          std::copy_n(&src[static_cast<size_t>(k * cc)], cc, &out[static_cast<size_t>(k * b.c + base)]);
-        base += cc;
-      }
-      return;
+      std::vector<const std::vector<int64_t> *> ins;
+      for (int v : n.inputs) ins.push_back(&ws.values[static_cast<size_t>(v)]);
+      return cat_hwc(b, ins, out);
     }
     default:
       NEUROCUDA_CHECK(false) << "integer program cannot execute " << ir::op_name(n.kind);

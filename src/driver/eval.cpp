@@ -16,6 +16,7 @@
 #include "neurocuda/format/snn_file.h"
 #include "neurocuda/frontend/torch_model.h"
 #include "neurocuda/snn/neuron.h"
+#include "network_data.h"
 #include "progress.h"
 
 namespace neurocuda::driver {
@@ -30,13 +31,8 @@ bool eval(const EvalOptions &o) {
   parse_precision(o.precision);  // fail on a bad flag before any work
 
   auto net = format::read_network(o.network);
-  data::Preprocess pre{net.info.mean, net.info.std};
-  auto data = data::limit_and_normalise(data::open_dataset(o.data, data::parse_split(o.split), data::Split::Test),
-                                        o.limit, pre);
+  auto data = open_data_for(net, o.network, o.data, o.split, o.limit);
   const ir::Shape shape = net.graph.value(net.graph.input()).shape;
-  if (data->sample_shape() != shape)
-    throw UserError(fmt::format("data '{}' has samples of shape [{}] but network '{}' expects [{}]", data->description(),
-                                fmt::join(data->sample_shape(), ", "), o.network, fmt::join(shape, ", ")));
   CompileOptions compile_opts;
   compile_opts.precision = parse_precision(o.precision);
   auto program = backend.compile(net.graph, compile_opts);

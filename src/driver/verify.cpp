@@ -14,6 +14,7 @@
 #include "neurocuda/error.h"
 #include "neurocuda/format/atomic_file.h"
 #include "neurocuda/format/snn_file.h"
+#include "network_data.h"
 #include "progress.h"
 
 namespace neurocuda::driver {
@@ -72,13 +73,8 @@ bool verify(const VerifyOptions &o) {
         throw UserError(fmt::format("'{}' differs in the size of layer '{}'", r.label, layers[l].name));
   }
 
-  data::Preprocess pre{net.info.mean, net.info.std};
-  auto data = data::limit_and_normalise(data::open_dataset(o.data, data::parse_split(o.split), data::Split::Test),
-                                        o.limit, pre);
+  auto data = open_data_for(net, o.network, o.data, o.split, o.limit);
   const ir::Shape shape = net.graph.value(net.graph.input()).shape;
-  if (data->sample_shape() != shape)
-    throw UserError(fmt::format("data '{}' has samples of shape [{}] but network '{}' expects [{}]", data->description(),
-                                fmt::join(data->sample_shape(), ", "), o.network, fmt::join(shape, ", ")));
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
   RunOptions ropts;
   ropts.checkpoints = {o.timesteps};
