@@ -12,7 +12,9 @@
 
 #include "neurocuda/backend.h"
 #include "neurocuda/driver/commands.h"
+#include "loihi2/trace.h"
 #include "neurocuda/error.h"
+#include "neurocuda/format/atomic_file.h"
 
 namespace {
 
@@ -113,6 +115,13 @@ int main(int argc, char **argv) {
   in->add_flag("--json", ins.json, "Print JSON instead of text");
   in->footer("Examples:\n  neurocuda inspect vgg.snn\n  neurocuda inspect vgg.snn --json | jq .totals");
 
+  std::string trace_case;
+  auto *loihi = app.add_subcommand("loihi2", "Loihi 2 simulator tools");
+  auto *trace = loihi->add_subcommand("trace", "Step one Dense -> LIF population under Loihi 2's fixed-point equations; print a JSON trace");
+  trace->add_option("case", trace_case, "Case file (JSON, schema in docs/loihi2.md)")->required();
+  trace->footer("Example:\n  neurocuda loihi2 trace tests/loihi2/example_case.json");
+  loihi->require_subcommand(1);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &err) {
@@ -124,6 +133,8 @@ int main(int argc, char **argv) {
     if (*c) neurocuda::driver::convert(conv);
     else if (*e) return neurocuda::driver::eval(ev) ? kExitOk : kExitCheckFailed;
     else if (*in) neurocuda::driver::inspect(ins);
+    else if (*trace)
+      std::printf("%s\n", neurocuda::backends::loihi2::run_trace_case(neurocuda::format::read_file(trace_case, "trace case")).c_str());
     else if (*v) return neurocuda::driver::verify(ver) ? kExitOk : kExitCheckFailed;
     return kExitOk;
   } catch (const neurocuda::UserError &err) {
