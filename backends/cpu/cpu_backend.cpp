@@ -315,7 +315,7 @@ private:
         if (xi == 0.0f) continue;
         ++events;
         const float *w = &s.packed[i * o];
-        for (size_t k = 0; k < o; ++k) out[k] = out[k] + w[k] * xi;
+        for (size_t k = 0; k < o; ++k) out[k] = snn::accumulate(out[k], w[k], xi);
       }
       for (size_t k = 0; k < o; ++k) out[k] = out[k] + s.bias[k];
       if (ops) *ops += events * o;
@@ -394,7 +394,7 @@ private:
             for (const auto &[kx, ox] : cols) {
               const float *w = &s.packed[static_cast<size_t>(((ky * s.kw + kx) * a.c + c) * opg)];
               float *o = &out[static_cast<size_t>((oy * b.w + ox) * b.c + g * opg)];
-              for (int64_t k = 0; k < opg; ++k) o[k] = o[k] + w[k] * xi;
+              for (int64_t k = 0; k < opg; ++k) o[k] = snn::accumulate(o[k], w[k], xi);
             }
           count += static_cast<uint64_t>(rows.size() * cols.size()) * static_cast<uint64_t>(opg);
         }

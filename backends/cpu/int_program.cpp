@@ -234,7 +234,7 @@ private:
                 if (xi == 1) {  // a spike: no multiply (64-bit multiplies do not vectorise)
                   for (int64_t k = 0; k < opg; ++k) o[k] += w[k];
                 } else {
-                  for (int64_t k = 0; k < opg; ++k) o[k] += w[k] * xi;
+                  for (int64_t k = 0; k < opg; ++k) o[k] = snn::accumulate(o[k], w[k], xi);
                 }
               }
             count += static_cast<uint64_t>(rows.size() * cols.size() * static_cast<size_t>(opg));
@@ -256,7 +256,7 @@ private:
         if (xi == 1) {
           for (size_t k = 0; k < o; ++k) out[k] += w[k];
         } else {
-          for (size_t k = 0; k < o; ++k) out[k] += w[k] * xi;
+          for (size_t k = 0; k < o; ++k) out[k] = snn::accumulate(out[k], w[k], xi);
         }
       }
       for (size_t k = 0; k < o; ++k) out[k] += n.bias[k];

@@ -111,7 +111,7 @@ __global__ void conv_kernel(Args g, const T *in, T *out, const T *w, const T *bi
         for (int64_t ci = 0; ci < cig; ++ci) {
           const T v = px[ci];
           if (v == T(0)) continue;
-          acc = add(acc, mul(pw[ci], v));
+          acc = snn::accumulate(acc, pw[ci], v);
           ++terms;
         }
       }
@@ -133,7 +133,7 @@ __global__ void linear_kernel(Args g, const T *in, T *out, const T *w, const T *
     for (int64_t i = 0; i < ins; ++i) {
       const T v = x[i];
       if (v == T(0)) continue;
-      acc = add(acc, mul(pw[i], v));
+      acc = snn::accumulate(acc, pw[i], v);
       ++terms;
     }
     out[idx] = add(acc, bias[o]);
@@ -257,9 +257,10 @@ __global__ void if_kernel(Args g, const T *current, T *v, T *out, const T *thres
   const int64_t per = g.b.size(), hw = g.b.h * g.b.w;
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < g.n * per; idx += int64_t(gridDim.x) * blockDim.x) {
     const int64_t s = idx / per, k = idx % per, c = k % g.b.c;
-    T pot = add(v[idx], current[idx]);
-    const bool spike = pot >= threshold[c];
-    if (spike) pot = sub(pot, threshold[c]);
+    T pot = v[idx];
+    bool spike;
+    if constexpr (std::is_same_v<T, float>) spike = snn::if_step(pot, current[idx]);  // threshold 1 (folded)
+    else spike = snn::if_step_int(pot, current[idx], threshold[c]);
     v[idx] = pot;
     out[idx] = spike ? T(1) : T(0);
     if (spike) {

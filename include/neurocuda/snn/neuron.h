@@ -29,6 +29,18 @@ namespace neurocuda::snn {
 /// Initial membrane potential as a fraction of the threshold (DESIGN.md: v(0) = theta / 2).
 constexpr float kDefaultV0 = 0.5f;
 
+/// One synaptic term of a weighted sum, in the order above: acc + w * x, rounded twice (never fused).
+NEUROCUDA_HD float accumulate(float acc, float w, float x) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(acc, __fmul_rn(w, x));
+#else
+  return acc + w * x;  // the CPU build compiles with -ffp-contract=off
+#endif
+}
+
+/// Integer-mode synaptic term: exact.
+NEUROCUDA_HD int64_t accumulate(int64_t acc, int64_t w, int64_t x) { return acc + w * x; }
+
 /// One fp32 integrate-and-fire step with threshold 1 and reset by subtraction;
 /// returns whether the neuron spiked.
 NEUROCUDA_HD bool if_step(float &v, float current) {
