@@ -17,6 +17,7 @@
 #include "neurocuda/format/snn_file.h"
 #include "neurocuda/frontend/torch_model.h"
 #include "neurocuda/passes/pipeline.h"
+#include "pipeline_steps.h"
 #include "progress.h"
 
 #ifndef NEUROCUDA_VERSION
@@ -51,7 +52,7 @@ std::vector<int> parse_timesteps(const std::string &text) {
   return out;
 }
 
-void convert(const ConvertOptions &o) {
+format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_text) {
   const auto start = std::chrono::steady_clock::now();
   if (o.batch <= 0) throw UserError("--batch must be positive");
   if (o.calib_samples < 0) throw UserError("--calib-samples must be 0 (all) or positive");
@@ -66,17 +67,6 @@ void convert(const ConvertOptions &o) {
   data::Preprocess pre;
   if (!o.mean.empty()) pre.mean = data::parse_float_list(o.mean, "--mean");
   if (!o.std.empty()) pre.std = data::parse_float_list(o.std, "--std");
-  // Check the output location before the expensive work.
-  const std::string output =
-      o.output.empty() ? std::filesystem::path(o.model).stem().string() + ".snn" : o.output;
-  {
-    std::error_code ec;
-    const auto dir = std::filesystem::path(output).has_parent_path() ? std::filesystem::path(output).parent_path()
-                                                                     : std::filesystem::path(".");
-    if (!std::filesystem::is_directory(dir, ec))
-      throw UserError(fmt::format("cannot write '{}': folder '{}' does not exist", output, dir.string()));
-  }
-
   auto model = frontend::TorchModel::load_file(o.model);
   auto data = data::limit_and_normalise(
       data::open_dataset(o.calib, data::parse_split(o.calib_split), data::Split::Train), o.calib_samples, pre);
@@ -121,7 +111,6 @@ void convert(const ConvertOptions &o) {
   info.calibration_data = data->description();
   info.mean = pre.mean;
   info.std = pre.std;
-  format::write_network(output, net);
 
   int64_t neurons = 0, populations = 0, params = 0;
   for (const auto &n : net.graph.nodes()) {
@@ -132,16 +121,36 @@ void convert(const ConvertOptions &o) {
     if (ir::is_synaptic(n.kind)) params += static_cast<int64_t>(n.attr_tensor("weight").data.size() + n.attr_tensor("bias").data.size());
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  fmt::print("converted {} -> {}\n", o.model, output);
-  fmt::print("  input            [{}] ({} data: {})\n", fmt::join(shape, ", "), data->format(), data->description());
-  fmt::print("  IF populations   {} ({} neurons), {} parameters\n", populations, neurons, params);
-  fmt::print("  calibration      {} {} per {} over {} samples ({:.1f}s)\n", cal_opts.method,
-             cal_opts.method == "max" ? std::string("") : fmt::format("p{}", cal_opts.percentile), o.threshold_scope,
-             summary.samples, summary.seconds);
-  if (o.bias_correction > 0)
-    fmt::print("  bias correction  {} populations for T={} from {} samples\n", corrected, o.bias_correction,
-               info.bias_correction_samples);
-  fmt::print("  total time       {:.1f}s\n", secs);
+  if (summary_text) {
+    std::string &t = *summary_text;
+    t = fmt::format("  input            [{}] ({} data: {})\n", fmt::join(shape, ", "), data->format(), data->description());
+    t += fmt::format("  IF populations   {} ({} neurons), {} parameters\n", populations, neurons, params);
+    t += fmt::format("  calibration      {} {} per {} over {} samples ({:.1f}s)\n", cal_opts.method,
+                     cal_opts.method == "max" ? std::string("") : fmt::format("p{}", cal_opts.percentile),
+                     o.threshold_scope, summary.samples, summary.seconds);
+    if (o.bias_correction > 0)
+      t += fmt::format("  bias correction  {} populations for T={} from {} samples\n", corrected, o.bias_correction,
+                       info.bias_correction_samples);
+    t += fmt::format("  total time       {:.1f}s\n", secs);
+  }
+  return net;
+}
+
+void convert(const ConvertOptions &o) {
+  // Check the output location before the expensive work.
+  const std::string output =
+      o.output.empty() ? std::filesystem::path(o.model).stem().string() + ".snn" : o.output;
+  {
+    std::error_code ec;
+    const auto dir = std::filesystem::path(output).has_parent_path() ? std::filesystem::path(output).parent_path()
+                                                                     : std::filesystem::path(".");
+    if (!std::filesystem::is_directory(dir, ec))
+      throw UserError(fmt::format("cannot write '{}': folder '{}' does not exist", output, dir.string()));
+  }
+  std::string summary;
+  const auto net = build_network(o, &summary);
+  format::write_network(output, net);
+  fmt::print("converted {} -> {}\n{}", o.model, output, summary);
 }
 
 } // namespace neurocuda::driver

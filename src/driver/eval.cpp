@@ -17,11 +17,12 @@
 #include "neurocuda/frontend/torch_model.h"
 #include "neurocuda/snn/neuron.h"
 #include "network_data.h"
+#include "pipeline_steps.h"
 #include "progress.h"
 
 namespace neurocuda::driver {
 
-bool eval(const EvalOptions &o) {
+nlohmann::json evaluate(const format::NetworkFile &net, const std::string &label, const EvalOptions &o) {
   using clock = std::chrono::steady_clock;
   if (o.batch <= 0) throw UserError("--batch must be positive");
   if (o.limit < 0) throw UserError("--limit must be 0 (all) or positive");
@@ -30,8 +31,7 @@ bool eval(const EvalOptions &o) {
   const Backend &backend = get_backend(o.backend);
   parse_precision(o.precision);  // fail on a bad flag before any work
 
-  auto net = format::read_network(o.network);
-  auto data = open_data_for(net, o.network, o.data, o.split, o.limit);
+  auto data = open_data_for(net, label, o.data, o.split, o.limit);
   const ir::Shape shape = net.graph.value(net.graph.input()).shape;
   CompileOptions compile_opts;
   compile_opts.precision = parse_precision(o.precision);
@@ -100,7 +100,7 @@ bool eval(const EvalOptions &o) {
   json report;
   report["schema"] = "neurocuda-eval-report";
   report["schema_version"] = 1;
-  report["network"] = o.network;
+  report["network"] = label;
   report["data"] = data->description();
   report["backend"] = o.backend;
   report["precision"] = o.precision;
@@ -140,6 +140,21 @@ bool eval(const EvalOptions &o) {
                       {"snn_seconds", snn_secs},
                       {"ann_images_per_second", ann_secs > 0 ? static_cast<double>(samples) / ann_secs : 0.0},
                       {"snn_images_per_second", snn_secs > 0 ? static_cast<double>(samples) / snn_secs : 0.0}};
+  return report;
+}
+
+bool eval(const EvalOptions &o) {
+  using nlohmann::json;
+  get_backend(o.backend);
+  parse_precision(o.precision);
+  parse_timesteps(o.timesteps);
+  const auto net = format::read_network(o.network);
+  json report = evaluate(net, o.network, o);
+  const bool has_ann = !report["ann_accuracy"].is_null();
+  const double ann = has_ann ? report["ann_accuracy"].get<double>() : 0.0;
+  const auto &per_t = report["results"];
+  const auto &layers = report["layers"];
+  const auto last_t = report["timesteps"].get<int>();
   // Gates, checked at the largest T.
   json gates = json::array();
   bool passed = true;
@@ -149,9 +164,9 @@ bool eval(const EvalOptions &o) {
     passed = passed && ok;
     gates.push_back(json{{"gate", name}, {"limit", limit}, {"value", value}, {"passed", ok}});
   };
-  if (!std::isnan(o.max_accuracy_drop) && !model)
+  if (!std::isnan(o.max_accuracy_drop) && !has_ann)
     throw UserError("--max-accuracy-drop needs the ANN baseline; remove --skip-ann");
-  if (model) gate("max_accuracy_drop", o.max_accuracy_drop, 100.0 * (frac(ann_correct) - frac(snn_correct[last])));
+  if (has_ann) gate("max_accuracy_drop", o.max_accuracy_drop, 100.0 * (ann - report["snn_accuracy"].get<double>()));
   gate("max_spike_rate", o.max_spike_rate, report["spike_rate"].get<double>());
   gate("max_synops", o.max_synops, report["synops_per_sample"].get<double>());
   report["gates"] = gates;
@@ -160,23 +175,23 @@ bool eval(const EvalOptions &o) {
   if (o.json) fmt::print("{}\n", report.dump(2));
   if (o.json || o.quiet) return passed;
 
+  const auto samples = report["samples"].get<int64_t>();
   fmt::print("network   {} ({} backend, {})\n", o.network, o.backend, o.precision);
-  fmt::print("data      {} ({} samples)\n", data->description(), samples);
-  if (model) fmt::print("ANN accuracy   {:.4f}  ({} / {}, LibTorch)\n", frac(ann_correct), ann_correct, samples);
+  fmt::print("data      {} ({} samples)\n", report["data"].get<std::string>(), samples);
+  if (has_ann)
+    fmt::print("ANN accuracy   {:.4f}  ({} / {}, LibTorch)\n", ann, static_cast<int64_t>(std::llround(ann * static_cast<double>(samples))), samples);
   fmt::print("\n{:>6}  {:>12}  {:>9}  {:>10}  {:>14}\n", "T", "SNN accuracy", "ANN - SNN", "spike rate", "SynOps/sample");
-  for (size_t c = 0; c < ncp; ++c) {
-    const auto &r = per_t[c];
-    fmt::print("{:>6}  {:>12.4f}  {:>9}  {:>10.4f}  {:>14.4g}\n", checkpoints[c], r["snn_accuracy"].get<double>(),
-               model ? fmt::format("{:+.2f} pp", 100.0 * (frac(ann_correct) - r["snn_accuracy"].get<double>())) : "-",
+  for (const auto &r : per_t)
+    fmt::print("{:>6}  {:>12.4f}  {:>9}  {:>10.4f}  {:>14.4g}\n", r["timesteps"].get<int>(), r["snn_accuracy"].get<double>(),
+               has_ann ? fmt::format("{:+.2f} pp", 100.0 * (ann - r["snn_accuracy"].get<double>())) : "-",
                r["spike_rate"].get<double>(), r["synops_per_sample"].get<double>());
-  }
-  fmt::print("\nspike rate per layer at T={} (spikes per neuron per timestep)\n", checkpoints[last]);
+  fmt::print("\nspike rate per layer at T={} (spikes per neuron per timestep)\n", last_t);
   for (const auto &l : layers)
     fmt::print("  {:<28} {:>8} neurons  {:.4f}\n", l["name"].get<std::string>(), l["neurons"].get<int64_t>(),
                l["spike_rate"].get<double>());
   fmt::print("\nthroughput: SNN {:.1f} images/s (T={}, {} threads)", report["timing"]["snn_images_per_second"].get<double>(),
-             checkpoints[last], threads);
-  if (model) fmt::print(", ANN {:.1f} images/s", report["timing"]["ann_images_per_second"].get<double>());
+             last_t, report["timing"]["threads"].get<int>());
+  if (has_ann) fmt::print(", ANN {:.1f} images/s", report["timing"]["ann_images_per_second"].get<double>());
   fmt::print("\n");
   for (const auto &g : gates)
     fmt::print("gate {:<18} limit {:<10g} value {:<10.4g} {}\n", g["gate"].get<std::string>(), g["limit"].get<double>(),

@@ -115,6 +115,24 @@ int main(int argc, char **argv) {
   in->add_flag("--json", ins.json, "Print JSON instead of text");
   in->footer("Examples:\n  neurocuda inspect vgg.snn\n  neurocuda inspect vgg.snn --json | jq .totals");
 
+  neurocuda::driver::SweepOptions sw;
+  auto *sp = app.add_subcommand("sweep", "Accuracy vs timesteps for several calibration percentiles: CSV, JSON and an SVG plot");
+  sp->add_option("model", sw.convert.model, "TorchScript model file")->required();
+  sp->add_option("--calib", sw.convert.calib, "Calibration data (a folder with both splits uses train)")->required();
+  sp->add_option("--data", sw.data, "Evaluation data (a folder with both splits uses test)")->required();
+  sp->add_option("-T,--timesteps", sw.timesteps, "Timesteps, comma-separated")->capture_default_str();
+  sp->add_option("--percentiles", sw.percentiles, "Threshold percentiles to compare, comma-separated ('max' allowed)")->capture_default_str();
+  sp->add_option("--precision", sw.precision, "fp32, int8 or int16")->capture_default_str();
+  sp->add_option("--calib-samples", sw.convert.calib_samples, "Calibration samples (0 = all)")->capture_default_str();
+  sp->add_option("--threshold-scope", sw.convert.threshold_scope, "channel|layer")->capture_default_str();
+  sp->add_option("--mean", sw.convert.mean, "Normalisation mean");
+  sp->add_option("--std", sw.convert.std, "Normalisation std");
+  sp->add_option("--limit", sw.limit, "Evaluate the first N samples (0 = all)")->capture_default_str();
+  sp->add_option("--threads", sw.convert.threads, "Threads (0 = all cores)")->capture_default_str();
+  sp->add_option("-o,--output", sw.output, "Folder for sweep.csv, sweep.json and sweep.svg")->required();
+  sp->footer("Example:\n  neurocuda sweep models/vgg_small.pt --calib /usr/share/datasets/fashion-mnist "
+             "--data /usr/share/datasets/fashion-mnist -T 4,8,16,32,64 --percentiles 99,99.9,99.99,max -o sweep/");
+
   std::string trace_case;
   auto *loihi = app.add_subcommand("loihi2", "Loihi 2 simulator tools");
   auto *trace = loihi->add_subcommand("trace", "Step one Dense -> LIF population under Loihi 2's fixed-point equations; print a JSON trace");
@@ -133,6 +151,10 @@ int main(int argc, char **argv) {
     if (*c) neurocuda::driver::convert(conv);
     else if (*e) return neurocuda::driver::eval(ev) ? kExitOk : kExitCheckFailed;
     else if (*in) neurocuda::driver::inspect(ins);
+    else if (*sp) {
+      sw.model = sw.convert.model;
+      neurocuda::driver::sweep(sw);
+    }
     else if (*trace)
       std::printf("%s\n", neurocuda::backends::loihi2::run_trace_case(neurocuda::format::read_file(trace_case, "trace case")).c_str());
     else if (*v) return neurocuda::driver::verify(ver) ? kExitOk : kExitCheckFailed;

@@ -72,6 +72,22 @@ struct InspectOptions {
 /// Prints what a converted network holds: layers, shapes, thresholds, weight ranges, quantization, counts.
 void inspect(const InspectOptions &options);
 
+/// Flags of `neurocuda sweep`.
+struct SweepOptions {
+  std::string model;
+  ConvertOptions convert;             ///< calibration settings shared by every method (percentile is swept)
+  std::string data;                   ///< evaluation data
+  std::string timesteps = "4,8,16,32,64";
+  std::string percentiles = "99,99.9,99.99,max";
+  std::string precision = "fp32";
+  int64_t limit = 0;
+  int64_t eval_batch = 500;
+  std::string output;                 ///< folder for sweep.csv, sweep.json, sweep.svg
+};
+
+/// Calibrates once per method, evaluates each at every T, writes CSV, JSON and an SVG plot, prints a table.
+void sweep(const SweepOptions &options);
+
 /// Converts a model; prints a summary to stdout. Throws UserError / InternalError.
 void convert(const ConvertOptions &options);
 
