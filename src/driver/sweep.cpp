@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "neurocuda/backend.h"
+#include "neurocuda/calibration/calibrate.h"
 #include "neurocuda/driver/commands.h"
 #include "neurocuda/error.h"
 #include "neurocuda/format/atomic_file.h"
@@ -113,7 +115,9 @@ std::string svg_plot(const json &sweep) {
 
 void sweep(const SweepOptions &o) {
   const auto methods = split_csv(o.percentiles);
+  for (const auto &m : methods) calibration::parse_percentile_flag(m);  // bad values fail before any output
   parse_timesteps(o.timesteps);
+  parse_precision(o.precision);
   if (o.output.empty()) throw UserError("sweep needs an output folder: -o DIR");
   std::error_code ec;
   std::filesystem::create_directories(o.output, ec);

@@ -187,8 +187,28 @@ class CliErrors(unittest.TestCase):
             self.assertEqual(rc, 1, err)
             self.assertIn("cuda", err)
 
+    def test_sweep_writes_csv_json_svg_and_rejects_bad_lists(self):
+        out = os.path.join(self.tmp, "sweep")
+        model = os.path.join(ARGS.fixtures, "conv_forms_script.pt")
+        rc, text, err = run("sweep", model, "--calib", self.data12, "--data", self.data12, "-T", "2,4",
+                            "--percentiles", "99,max", "-o", out)
+        self.assertEqual(rc, 0, err)
+        with open(os.path.join(out, "sweep.csv")) as f:
+            rows = f.read().splitlines()
+        self.assertEqual(rows[0].split(",")[:3], ["method", "timesteps", "ann_accuracy"])
+        self.assertEqual(len(rows), 1 + 2 * 2)
+        with open(os.path.join(out, "sweep.json")) as f:
+            rep = json.load(f)
+        self.assertEqual([m["method"] for m in rep["methods"]], ["p99", "max"])
+        with open(os.path.join(out, "sweep.svg")) as f:
+            self.assertTrue(f.read().startswith("<svg"))
+        bad = os.path.join(self.tmp, "bad_sweep")
+        self.assertUserError(run("sweep", model, "--calib", self.data12, "--data", self.data12, "--percentiles",
+                                 "99,abc", "-o", bad), "--percentile")
+        self.assertFalse(os.path.exists(bad))
+
     def test_help_has_examples_and_exits_zero(self):
-        for cmd in ("convert", "eval", "verify"):
+        for cmd in ("convert", "eval", "verify", "inspect", "sweep"):
             rc, out, err = run(cmd, "--help")
             self.assertEqual(rc, 0)
             self.assertIn("Examples:", out)

@@ -130,14 +130,14 @@ int main(int argc, char **argv) {
   sp->add_option("--limit", sw.limit, "Evaluate the first N samples (0 = all)")->capture_default_str();
   sp->add_option("--threads", sw.convert.threads, "Threads (0 = all cores)")->capture_default_str();
   sp->add_option("-o,--output", sw.output, "Folder for sweep.csv, sweep.json and sweep.svg")->required();
-  sp->footer("Example:\n  neurocuda sweep models/vgg_small.pt --calib /usr/share/datasets/fashion-mnist "
+  sp->footer("Examples:\n  neurocuda sweep models/vgg_small.pt --calib /usr/share/datasets/fashion-mnist "
              "--data /usr/share/datasets/fashion-mnist -T 4,8,16,32,64 --percentiles 99,99.9,99.99,max -o sweep/");
 
   std::string trace_case;
   auto *loihi = app.add_subcommand("loihi2", "Loihi 2 simulator tools");
   auto *trace = loihi->add_subcommand("trace", "Step one Dense -> LIF population under Loihi 2's fixed-point equations; print a JSON trace");
   trace->add_option("case", trace_case, "Case file (JSON, schema in docs/loihi2.md)")->required();
-  trace->footer("Example:\n  neurocuda loihi2 trace tests/loihi2/example_case.json");
+  trace->footer("Examples:\n  neurocuda loihi2 trace tests/loihi2/example_case.json");
   loihi->require_subcommand(1);
 
   try {
