@@ -4,11 +4,13 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "neurocuda/driver/commands.h"
 #include "neurocuda/error.h"
 #include "neurocuda/format/snn_file.h"
+#include "loihi2/limits.h"
 #include "neurocuda/quantize/quantize.h"
 
 namespace neurocuda::driver {
@@ -38,6 +40,24 @@ void inspect(const InspectOptions &o) {
   }
   json layers = json::array();
   int64_t params = 0, neurons = 0, synapses = 0;
+  // Loihi 2 resources (backends/loihi2/limits.h): each population on its own cores.
+  using L2 = backends::loihi2::Limits;
+  json loihi = json::array();
+  int64_t cores = 0;
+  // Synapses are counted at the population they drive (through pools, adds and batch norms).
+  std::map<int, std::pair<int64_t, int64_t>> fed;  // IF node index -> (synapses, weight bytes)
+  auto driven_population = [&](int value) {
+    for (;;) {
+      const auto uses = g.consumers(value);
+      if (uses.size() != 1) return -1;
+      const auto &c = g.nodes()[static_cast<size_t>(uses[0])];
+      if (c.kind == ir::OpKind::IF) return uses[0];
+      if (c.kind != ir::OpKind::MaxPool2d && c.kind != ir::OpKind::AvgPool2d &&
+          c.kind != ir::OpKind::AdaptiveAvgPool2d && c.kind != ir::OpKind::Add && c.kind != ir::OpKind::BatchNorm)
+        return -1;
+      value = c.output;
+    }
+  };
   for (size_t i = 0; i < g.nodes().size(); ++i) {
     const auto &n = g.nodes()[i];
     const auto &shape = g.value(n.output).shape;
@@ -54,10 +74,16 @@ void inspect(const InspectOptions &o) {
       l["weight_range"] = {lo, hi};
       params += p;
       synapses += static_cast<int64_t>(w.data.size()) * uses;
+      const int pop = driven_population(n.output);
+      fed[pop].first += static_cast<int64_t>(w.data.size()) * uses;
+      fed[pop].second += static_cast<int64_t>(w.data.size());  // 8-bit mantissas, shared across positions
       if (qnodes[i]) l["int8_accumulator_bits"] = qnodes[i]->accumulator_bits;
     }
     if (n.kind == ir::OpKind::IF) {
       const int64_t k = ir::numel(shape);
+      const int64_t c = (k + L2::kNeuronsPerCore - 1) / L2::kNeuronsPerCore;
+      cores += c;
+      loihi.push_back(json{{"layer", n.name}, {"node", i}, {"neurons", k}, {"neuro_cores", c}});
       neurons += k;
       l["neurons"] = k;
       l["v0"] = n.floats.count("v0") ? n.floats.at("v0") : 0.5;
@@ -98,7 +124,18 @@ void inspect(const InspectOptions &o) {
            {"int8", int_note.empty() ? json{{"input_scale", q.input_scale}, {"input_range", {q.input_min, q.input_max}},
                                             {"readout_unit", q.readout_unit}}
                                      : json{{"error", int_note}}},
-           {"layers", layers}};
+           {"layers", layers},
+           {"loihi2_resources", {{"populations", [&] {
+                                   for (auto &l : loihi) {
+                                     const auto f = fed[l["node"].get<int>()];
+                                     l["synapses"] = f.first;
+                                     l["synaptic_memory_bytes"] = f.second;
+                                   }
+                                   return loihi;
+                                 }()}, {"neuro_cores", cores},
+                                 {"chips", (cores + L2::kNeuroCoresPerChip - 1) / L2::kNeuroCoresPerChip},
+                                 {"limits", {{"neurons_per_core", L2::kNeuronsPerCore},
+                                             {"neuro_cores_per_chip", L2::kNeuroCoresPerChip}}}}}};
   if (o.json) {
     fmt::print("{}\n", rep.dump(2));
     return;
@@ -134,6 +171,13 @@ void inspect(const InspectOptions &o) {
   }
   fmt::print("\ntotals       {} parameters, {} synapses, {} neurons in {} populations\n", params, synapses, neurons,
              rep["totals"]["populations"].get<int64_t>());
+  fmt::print("loihi2       {} neuro-cores on {} chip(s) at {} neurons per core, {} per chip (estimate: one population per core group)\n",
+             cores, (cores + L2::kNeuroCoresPerChip - 1) / L2::kNeuroCoresPerChip, L2::kNeuronsPerCore,
+             L2::kNeuroCoresPerChip);
+  for (const auto &l : rep["loihi2_resources"]["populations"])
+    fmt::print("             {:<22} {:>7} neurons {:>10} synapses {:>8} B weights {:>3} cores\n", l["layer"].get<std::string>(),
+               l["neurons"].get<int64_t>(), l["synapses"].get<int64_t>(), l["synaptic_memory_bytes"].get<int64_t>(),
+               l["neuro_cores"].get<int64_t>());
   if (int_note.empty())
     fmt::print("int8         input scale {:.6g} (integers {}..{}), readout unit {:.3g}\n", q.input_scale, q.input_min,
                q.input_max, q.readout_unit);

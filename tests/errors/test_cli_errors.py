@@ -207,6 +207,20 @@ class CliErrors(unittest.TestCase):
                                  "99,abc", "-o", bad), "--percentile")
         self.assertFalse(os.path.exists(bad))
 
+    def test_inspect_json_counts_and_loihi2_resources(self):
+        self.convert_fixture()
+        rc, out, err = run("inspect", self.out, "--json")
+        self.assertEqual(rc, 0, err)
+        rep = json.loads(out)
+        pops = [l for l in rep["layers"] if l["kind"] == "if_neuron"]
+        self.assertEqual(rep["totals"]["populations"], len(pops))
+        self.assertEqual(rep["totals"]["neurons"], sum(l["neurons"] for l in pops))
+        res = rep["loihi2_resources"]
+        self.assertEqual(len(res["populations"]), len(pops))
+        self.assertEqual(res["neuro_cores"], sum(-(-p["neurons"] // 4096) for p in res["populations"]))
+        self.assertEqual(res["chips"], 1)
+        self.assertUserError(run("inspect", os.path.join(self.tmp, "nope.snn")), "does not exist")
+
     def test_help_has_examples_and_exits_zero(self):
         for cmd in ("convert", "eval", "verify", "inspect", "sweep"):
             rc, out, err = run(cmd, "--help")
