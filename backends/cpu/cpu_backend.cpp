@@ -64,7 +64,7 @@ struct Workspace {
 class CpuProgram : public Program {
 public:
   CpuProgram(const ir::Graph &g) {
-    std::vector<bool> is_static(g.values().size(), false);
+    const auto is_static = ir::time_invariant_values(g);
     value_sizes_.resize(g.values().size());
     for (size_t i = 0; i < g.values().size(); ++i) value_sizes_[i] = ir::numel(g.values()[i].shape);
     for (const auto &n : g.nodes()) {
@@ -75,12 +75,7 @@ public:
       s.out = n.output;
       s.out_dims = dims_of(g.value(n.output).shape);
       if (!n.inputs.empty()) s.in_dims = dims_of(g.value(n.inputs[0]).shape);
-      s.is_static = n.kind == OpKind::Input;
-      if (n.kind != OpKind::Input && n.kind != OpKind::IF) {
-        s.is_static = true;
-        for (int v : n.inputs) s.is_static = s.is_static && is_static[static_cast<size_t>(v)];
-      }
-      is_static[static_cast<size_t>(n.output)] = s.is_static;
+      s.is_static = is_static[static_cast<size_t>(n.output)];
       pack(n, s);
       if (n.kind == OpKind::MaxPool2d && !s.is_static) s.pool_state = num_pool_states_++;
       if (n.kind == OpKind::IF) {
@@ -228,10 +223,7 @@ private:
       s.out_size = n.attr_ints("output_size");
       break;
     case OpKind::Add:
-      for (size_t i = 0; i < n.inputs.size(); ++i) {
-        auto key = fmt::format("coeff{}", i);
-        s.coeff.push_back(n.has_tensor(key) ? n.attr_tensor(key).data : std::vector<float>());
-      }
+      s.coeff = ir::add_coefficients(n, s.out_dims.c);
       break;
     case OpKind::BatchNorm:
       s.scale = n.attr_tensor("scale").data;
@@ -346,8 +338,7 @@ private:
       for (size_t k = 0; k < out.size(); ++k) {
         float acc = 0.0f;
         for (size_t i = 0; i < s.in.size(); ++i) {
-          const float coeff = s.coeff[i].empty() ? 1.0f : s.coeff[i][k % static_cast<size_t>(c)];
-          acc = acc + coeff * ws.values[static_cast<size_t>(s.in[i])][k];
+          acc = acc + s.coeff[i][k % static_cast<size_t>(c)] * ws.values[static_cast<size_t>(s.in[i])][k];
         }
         out[k] = acc;
       }

@@ -36,18 +36,12 @@ struct IWorkspace {
 class IntProgram : public Program {
 public:
   explicit IntProgram(quant::QGraph q) : q_(std::move(q)) {
-    std::vector<bool> is_static(q_.shapes.size(), false);
     for (const auto &n : q_.nodes) {
       IStep s;
       s.node = &n;
       s.out_dims = dims_of(q_.shapes[static_cast<size_t>(n.output)]);
       if (!n.inputs.empty()) s.in_dims = dims_of(q_.shapes[static_cast<size_t>(n.inputs[0])]);
-      s.is_static = n.kind == OpKind::Input;
-      if (n.kind != OpKind::Input && n.kind != OpKind::IF) {
-        s.is_static = true;
-        for (int v : n.inputs) s.is_static = s.is_static && is_static[static_cast<size_t>(v)];
-      }
-      is_static[static_cast<size_t>(n.output)] = s.is_static;
+      s.is_static = q_.time_invariant[static_cast<size_t>(n.output)];
       pack(n, s);
       if (n.kind == OpKind::MaxPool2d && !s.is_static) s.pool_state = pools_++;
       if (n.kind == OpKind::IF) {
@@ -64,7 +58,6 @@ public:
     }
     total_neurons_ = offset;
     classes_ = ir::numel(q_.shapes[static_cast<size_t>(q_.output)]);
-    readout_bits_ = q_.nodes.empty() ? 1 : 1;
     for (const auto &n : q_.nodes)
       if (n.output == q_.output) readout_bits_ = n.accumulator_bits;
   }

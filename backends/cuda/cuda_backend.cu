@@ -564,31 +564,11 @@ template <typename T, typename S> std::vector<T> conv_gather_layout(const std::v
   return out;
 }
 
-std::vector<bool> static_values(const std::vector<std::pair<OpKind, std::vector<int>>> &nodes, const std::vector<int> &outputs,
-                                size_t values) {
-  std::vector<bool> st(values, false);
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    bool s = nodes[i].first == OpKind::Input;
-    if (nodes[i].first != OpKind::Input && nodes[i].first != OpKind::IF) {
-      s = true;
-      for (int v : nodes[i].second) s = s && st[static_cast<size_t>(v)];
-    }
-    st[static_cast<size_t>(outputs[i])] = s;
-  }
-  return st;
-}
-
 std::unique_ptr<Program> compile_fp32(const ir::Graph &g) {
   std::vector<DStep<float>> steps;
   std::vector<ir::Shape> shapes;
   for (const auto &v : g.values()) shapes.push_back(v.shape);
-  std::vector<std::pair<OpKind, std::vector<int>>> kinds;
-  std::vector<int> outs;
-  for (const auto &n : g.nodes()) {
-    kinds.emplace_back(n.kind, n.inputs);
-    outs.push_back(n.output);
-  }
-  const auto st = static_values(kinds, outs, shapes.size());
+  const auto st = ir::time_invariant_values(g);
   for (const auto &n : g.nodes()) {
     DStep<float> s;
     s.kind = n.kind;
@@ -614,11 +594,7 @@ std::unique_ptr<Program> compile_fp32(const ir::Graph &g) {
       s.v0.assign(channels, n.floats.count("v0") ? static_cast<float>(n.floats.at("v0")) : snn::kDefaultV0);
       break;
     case OpKind::Add:
-      for (size_t i = 0; i < n.inputs.size(); ++i) {
-        const auto key = fmt::format("coeff{}", i);
-        if (n.has_tensor(key)) s.coeff.insert(s.coeff.end(), n.attr_tensor(key).data.begin(), n.attr_tensor(key).data.end());
-        else s.coeff.insert(s.coeff.end(), channels, 1.0f);
-      }
+      for (const auto &c : ir::add_coefficients(n, static_cast<int64_t>(channels))) s.coeff.insert(s.coeff.end(), c.begin(), c.end());
       break;
     case OpKind::BatchNorm:
       s.scale = n.attr_tensor("scale").data;
@@ -635,13 +611,7 @@ std::unique_ptr<Program> compile_fp32(const ir::Graph &g) {
 
 std::unique_ptr<Program> compile_int(const quant::QGraph &q) {
   std::vector<DStep<int64_t>> steps;
-  std::vector<std::pair<OpKind, std::vector<int>>> kinds;
-  std::vector<int> outs;
-  for (const auto &n : q.nodes) {
-    kinds.emplace_back(n.kind, n.inputs);
-    outs.push_back(n.output);
-  }
-  const auto st = static_values(kinds, outs, q.shapes.size());
+  const auto &st = q.time_invariant;
   for (const auto &n : q.nodes) {
     DStep<int64_t> s;
     s.kind = n.kind;

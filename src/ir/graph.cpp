@@ -195,6 +195,25 @@ Shape infer_shape(const Graph &g, const Node &n) {
   return {};
 }
 
+std::vector<bool> time_invariant_values(const Graph &g) {
+  std::vector<bool> invariant(g.values().size(), false);
+  for (const auto &n : g.nodes()) {
+    bool v = n.kind != OpKind::IF;
+    for (int in : n.inputs) v = v && invariant[static_cast<size_t>(in)];
+    invariant[static_cast<size_t>(n.output)] = v;
+  }
+  return invariant;
+}
+
+std::vector<std::vector<float>> add_coefficients(const Node &n, int64_t channels) {
+  std::vector<std::vector<float>> out;
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    const auto key = fmt::format("coeff{}", i);
+    out.push_back(n.has_tensor(key) ? n.attr_tensor(key).data : std::vector<float>(static_cast<size_t>(channels), 1.0f));
+  }
+  return out;
+}
+
 std::string dump(const Graph &g) {
   std::string out = fmt::format("graph(%{} : {}) -> %{}\n", g.input(), shape_str(g.value(g.input()).shape), g.output());
   for (const auto &n : g.nodes()) {

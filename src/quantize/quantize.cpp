@@ -56,6 +56,7 @@ QGraph quantize(const ir::Graph &g, int weight_bits) {
   q.input = g.input();
   q.output = g.output();
   for (const auto &v : g.values()) q.shapes.push_back(v.shape);
+  q.time_invariant = ir::time_invariant_values(g);
   std::vector<std::vector<double>> unit(g.values().size());
   std::vector<double> bound(g.values().size(), 0.0);  // largest |integer| a value can hold in one step
 
@@ -174,18 +175,12 @@ QGraph quantize(const ir::Graph &g, int weight_bits) {
       break;
     }
     case ir::OpKind::Add: {
-      std::vector<double> coeff0(out_ch, 1.0);
-      if (n.has_tensor("coeff0")) coeff0.assign(n.attr_tensor("coeff0").data.begin(), n.attr_tensor("coeff0").data.end());
+      const auto coeff = ir::add_coefficients(n, static_cast<int64_t>(out_ch));
       u.resize(out_ch);
-      for (size_t c = 0; c < out_ch; ++c) u[c] = coeff0[c] * in_unit(0)[c];
+      for (size_t c = 0; c < out_ch; ++c) u[c] = static_cast<double>(coeff[0][c]) * in_unit(0)[c];
       for (size_t i = 0; i < n.inputs.size(); ++i) {
-        const auto key = fmt::format("coeff{}", i);
         std::vector<int64_t> m(out_ch);
-        for (size_t c = 0; c < out_ch; ++c) {
-          const double coeff = n.has_tensor(key) ? n.attr_tensor(key).data[c] : 1.0;
-          m[c] = std::llround(coeff * in_unit(i)[c] / u[c]);
-          b += 0;  // accumulated below
-        }
+        for (size_t c = 0; c < out_ch; ++c) m[c] = std::llround(static_cast<double>(coeff[i][c]) * in_unit(i)[c] / u[c]);
         double mm = 0;
         for (auto x : m) mm = std::max(mm, std::fabs(static_cast<double>(x)));
         b += mm * in_bound(i);

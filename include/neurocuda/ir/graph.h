@@ -102,4 +102,11 @@ void verify(const Graph &graph);
 /// Infers the output shape of `node` from its input shapes; throws UserError on mismatch.
 Shape infer_shape(const Graph &graph, const Node &node);
 
+/// Per value: true if it depends only on the graph input, not on any IF population. Under direct
+/// encoding such values are the same at every timestep, so backends compute them once per sample.
+std::vector<bool> time_invariant_values(const Graph &graph);
+
+/// The per-channel coefficients of each input of an add node (`coeffN`), 1 where none is set.
+std::vector<std::vector<float>> add_coefficients(const Node &node, int64_t channels);
+
 } // namespace neurocuda::ir

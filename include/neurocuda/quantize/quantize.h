@@ -32,6 +32,7 @@ struct QNode {
 struct QGraph {
   std::vector<QNode> nodes;
   std::vector<ir::Shape> shapes;  ///< per value
+  std::vector<bool> time_invariant;  ///< per value: ir::time_invariant_values of the source graph
   int input = -1, output = -1;
   int weight_bits = 8;
   double input_scale = 1.0;       ///< x_int = clamp(round(x / input_scale), input_min, input_max)
