@@ -143,7 +143,7 @@ __global__ void linear_kernel(Args g, const T *in, T *out, const T *w, const T *
 
 // Max-pool; with `sum`/`prev` it pools running sums and emits their increments (snn/neuron.h).
 template <typename T>
-__global__ void maxpool_kernel(Args g, const T *in, T *out, T *sum, T *prev, bool first_pass) {
+__global__ void maxpool_kernel(Args g, const T *in, T *out, T *sum, T *prev) {
   const int64_t per = g.b.size();
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < g.n * per; idx += int64_t(gridDim.x) * blockDim.x) {
     const int64_t s = idx / per, k = idx % per;
@@ -164,7 +164,6 @@ __global__ void maxpool_kernel(Args g, const T *in, T *out, T *sum, T *prev, boo
     } else {
       out[idx] = m;
     }
-    (void)first_pass;
   }
 }
 
@@ -295,6 +294,7 @@ template <typename T> struct DStep {
   int layer = -1, pool = -1;
   std::vector<T> weight, bias, threshold, v0, coeff, scale, shift, multiplier;
   DeviceArray<T> d_weight, d_bias, d_threshold, d_v0, d_coeff, d_scale, d_shift, d_multiplier;
+  DeviceArray<const T *> d_inputs;  // add: its inputs' device buffers, set once per run
 };
 
 template <typename T> class CudaProgram : public Program {
@@ -332,6 +332,12 @@ public:
     // Buffers.
     values_.resize(shapes_.size());
     for (size_t v = 0; v < shapes_.size(); ++v) values_[v].resize(static_cast<size_t>(n * ir::numel(shapes_[v])));
+    for (auto &s : steps_)
+      if (s.kind == OpKind::Add) {
+        std::vector<const T *> ptrs;
+        for (int v : s.inputs) ptrs.push_back(values_[static_cast<size_t>(v)].get());
+        s.d_inputs.upload(ptrs);
+      }
     membrane_.resize(nl);
     pool_sum_.resize(static_cast<size_t>(pools_));
     pool_prev_.resize(static_cast<size_t>(pools_));
@@ -466,23 +472,18 @@ private:
       if (s.pool >= 0) {
         auto &sum = pool_sum_[static_cast<size_t>(s.pool)];
         accumulate_kernel<T><<<grid_for(n * g.a.size()), 256>>>(n * g.a.size(), in, sum.get());
-        maxpool_kernel<T><<<grid, 256>>>(g, in, out, sum.get(), pool_prev_[static_cast<size_t>(s.pool)].get(), false);
+        maxpool_kernel<T><<<grid, 256>>>(g, in, out, sum.get(), pool_prev_[static_cast<size_t>(s.pool)].get());
       } else {
-        maxpool_kernel<T><<<grid, 256>>>(g, in, out, nullptr, nullptr, false);
+        maxpool_kernel<T><<<grid, 256>>>(g, in, out, nullptr, nullptr);
       }
       break;
     case OpKind::AvgPool2d:
     case OpKind::AdaptiveAvgPool2d:
       avgpool_kernel<T><<<grid, 256>>>(g, s.kind == OpKind::AdaptiveAvgPool2d, in, out, s.d_multiplier.get());
       break;
-    case OpKind::Add: {
-      std::vector<const T *> ptrs;
-      for (int v : s.inputs) ptrs.push_back(values_[static_cast<size_t>(v)].get());
-      add_ptrs_.resize(ptrs.size());
-      check(cudaMemcpy(add_ptrs_.get(), ptrs.data(), ptrs.size() * sizeof(T *), cudaMemcpyHostToDevice), "uploading");
-      add_kernel<T><<<grid, 256>>>(g, reinterpret_cast<const T *const *>(add_ptrs_.get()), s.d_coeff.get(), out);
+    case OpKind::Add:
+      add_kernel<T><<<grid, 256>>>(g, s.d_inputs.get(), s.d_coeff.get(), out);
       break;
-    }
     case OpKind::BatchNorm:
       batchnorm_kernel<T><<<grid, 256>>>(g, in, s.d_scale.get(), s.d_shift.get(), out);
       break;
@@ -520,7 +521,6 @@ private:
   std::vector<DeviceArray<T>> values_, membrane_, pool_sum_, pool_prev_;
   DeviceArray<T> readout_;
   DeviceArray<unsigned long long> counts_, synops_, trace_;
-  DeviceArray<const T *> add_ptrs_;
 };
 
 // Fills the shape-related arguments shared by both modes.
