@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "neurocuda/error.h"
+#include "neurocuda/util/split.h"
 #include "readers.h"
 
 namespace fs = std::filesystem;
@@ -200,10 +201,7 @@ std::unique_ptr<Dataset> limit_and_normalise(std::unique_ptr<Dataset> inner, int
 
 std::vector<float> parse_float_list(const std::string &text, const std::string &flag) {
   std::vector<float> out;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    const size_t comma = text.find(',', pos);
-    const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+  for (const auto &item : util::split_commas(text)) {
     try {
       size_t used = 0;
       out.push_back(std::stof(item, &used));
@@ -211,8 +209,6 @@ std::vector<float> parse_float_list(const std::string &text, const std::string &
     } catch (const std::exception &) {
       throw UserError(fmt::format("{} expects comma-separated numbers, got '{}'", flag, text));
     }
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
   }
   return out;
 }

@@ -17,6 +17,7 @@
 #include "neurocuda/format/snn_file.h"
 #include "neurocuda/frontend/torch_model.h"
 #include "neurocuda/passes/pipeline.h"
+#include "neurocuda/util/split.h"
 #include "pipeline_steps.h"
 #include "progress.h"
 
@@ -30,10 +31,7 @@ const char *version() { return NEUROCUDA_VERSION; }
 
 std::vector<int> parse_timesteps(const std::string &text) {
   std::vector<int> out;
-  size_t pos = 0;
-  while (true) {
-    const size_t comma = text.find(',', pos);
-    const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+  for (const auto &item : util::split_commas(text)) {
     int t = 0;
     try {
       size_t used = 0;
@@ -44,8 +42,6 @@ std::vector<int> parse_timesteps(const std::string &text) {
     }
     if (t <= 0 || t > 100000) throw UserError(fmt::format("--timesteps values must be in 1..100000, got {}", t));
     out.push_back(t);
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());

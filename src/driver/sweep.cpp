@@ -12,6 +12,7 @@
 #include "neurocuda/calibration/calibrate.h"
 #include "neurocuda/driver/commands.h"
 #include "neurocuda/error.h"
+#include "neurocuda/util/split.h"
 #include "neurocuda/format/atomic_file.h"
 #include "pipeline_steps.h"
 
@@ -20,17 +21,6 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<std::string> split_csv(const std::string &text) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (true) {
-    const size_t comma = text.find(',', pos);
-    out.push_back(text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return out;
-}
 
 std::string method_label(const std::string &percentile) { return percentile == "max" ? "max" : "p" + percentile; }
 
@@ -114,7 +104,7 @@ std::string svg_plot(const json &sweep) {
 } // namespace
 
 void sweep(const SweepOptions &o) {
-  const auto methods = split_csv(o.percentiles);
+  const auto methods = util::split_commas(o.percentiles);
   for (const auto &m : methods) calibration::parse_percentile_flag(m);  // bad values fail before any output
   parse_timesteps(o.timesteps);
   parse_precision(o.precision);

@@ -12,6 +12,7 @@
 #include "neurocuda/driver/commands.h"
 #include "neurocuda/driver/compare.h"
 #include "neurocuda/error.h"
+#include "neurocuda/util/split.h"
 #include "neurocuda/format/atomic_file.h"
 #include "neurocuda/format/snn_file.h"
 #include "network_data.h"
@@ -20,17 +21,6 @@
 namespace neurocuda::driver {
 namespace {
 
-std::vector<std::string> split_list(const std::string &text) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    const size_t comma = text.find(',', pos);
-    out.push_back(text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return out;
-}
 
 struct Candidate {
   std::string label;  // "cpu", "cuda", "cpu (other.snn)"
@@ -44,7 +34,7 @@ struct Candidate {
 bool verify(const VerifyOptions &o) {
   if (o.timesteps <= 0) throw UserError("--timesteps must be positive");
   if (o.batch <= 0) throw UserError("--batch must be positive");
-  const auto names = split_list(o.backends);
+  const auto names = util::split_commas(o.backends);
   if (names.size() + (o.against.empty() ? 0 : 1) < 2)
     throw UserError("verify needs two things to compare: give two or more --backends, or --against NET");
   CompileOptions copts;
