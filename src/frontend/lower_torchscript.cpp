@@ -41,6 +41,12 @@ Meta make_int(int64_t v, bool batch = false) {
   m.is_batch = batch;
   return m;
 }
+Meta make_double(double v) {
+  Meta m;
+  m.kind = Meta::Kind::Double;
+  m.d = v;
+  return m;
+}
 Meta make_bool(bool v) {
   Meta m;
   m.kind = Meta::Kind::Bool;
@@ -55,10 +61,8 @@ Meta from_ivalue(const c10::IValue &v) {
     m.kind = Meta::Kind::Const;
     m.constant = v.toTensor();
   } else if (v.isInt()) return make_int(v.toInt());
-  else if (v.isDouble()) {
-    m.kind = Meta::Kind::Double;
-    m.d = v.toDouble();
-  } else if (v.isBool()) return make_bool(v.toBool());
+  else if (v.isDouble()) return make_double(v.toDouble());
+  else if (v.isBool()) return make_bool(v.toBool());
   else if (v.isString()) {
     m.kind = Meta::Kind::String;
     m.s = v.toStringRef();
@@ -308,17 +312,13 @@ private:
     if (op == "gt") return make_bool(x > y);
     if (op == "le") return make_bool(x <= y);
     if (op == "ge") return make_bool(x >= y);
-    Meta r;
     double v = 0;
     if (op == "add") v = x + y;
     else if (op == "sub") v = x - y;
     else if (op == "mul") v = x * y;
     else if (op == "floordiv") v = std::floor(x / y);
-    else if (op == "div") return Meta{Meta::Kind::Double, -1, {}, 0, false, x / y};
-    if (ints) return make_int(static_cast<int64_t>(v));
-    r.kind = Meta::Kind::Double;
-    r.d = v;
-    return r;
+    else if (op == "div") return make_double(x / y);
+    return ints ? make_int(static_cast<int64_t>(v)) : make_double(v);
   }
 
   void lower_node(Node *n) {

@@ -142,7 +142,6 @@ QGraph quantize(const ir::Graph &g, int weight_bits) {
       for (size_t c = 0; c < ui.size(); ++c) {
         qn.threshold[c] = std::max<int64_t>(1, std::llround(1.0 / ui[c]));
         qn.v0[c] = std::llround(v0 / ui[c]);
-        b = std::max(b, static_cast<double>(qn.threshold[c]));
       }
       // The potential stays below threshold + one step's current, above -(T x current): checked per run.
       u.assign(ui.size(), 1.0);
