@@ -387,8 +387,10 @@ public:
       for (auto &s : steps_) {
         if (s.is_static) continue;
         if (s.kind == OpKind::IF) {
-          if_kernel<T><<<grid_for(n * s.args.b.size()), 256>>>(
-              s.args, values_[static_cast<size_t>(s.inputs[0])].get(), membrane_[static_cast<size_t>(s.layer)].get(),
+          Args g = s.args;
+          g.n = n;
+          if_kernel<T><<<grid_for(n * g.b.size()), 256>>>(
+              g, values_[static_cast<size_t>(s.inputs[0])].get(), membrane_[static_cast<size_t>(s.layer)].get(),
               values_[static_cast<size_t>(s.output)].get(), s.d_threshold.get(), counts_.get(), static_cast<int64_t>(nl),
               s.layer, options.record_trace ? trace_.get() : nullptr, words,
               (t - 1) * total_neurons_ + offsets_[static_cast<size_t>(s.layer)]);
