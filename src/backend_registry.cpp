@@ -9,6 +9,7 @@
 #ifdef NEUROCUDA_WITH_CUDA
 #include "cuda/cuda_backend.h"
 #endif
+#include "loihi2/loihi2_backend.h"
 
 namespace neurocuda {
 namespace {
@@ -20,6 +21,7 @@ const std::vector<std::unique_ptr<Backend>> &registry() {
 #ifdef NEUROCUDA_WITH_CUDA
     b.push_back(backends::cuda::make_backend());
 #endif
+    b.push_back(backends::loihi2::make_backend());
     return b;
   }();
   return backends;

@@ -2,8 +2,11 @@
 // The Loihi 2 fixed-point equations (Dense synapse + current-based LIF), as in Lava's bit-accurate models.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
+
+#include "loihi2/limits.h"
 
 namespace neurocuda::backends::loihi2 {
 
@@ -19,7 +22,11 @@ int32_t effective_weight(int64_t weight, SignMode mode, int num_weight_bits);
 
 /// The synaptic output stored for the next step: `sum` shifted left by weight_exp (arithmetic right,
 /// rounding toward -infinity, when negative), as int32 (two's complement wrap, as numpy's astype).
-int32_t scale_accumulator(int64_t sum, int weight_exp);
+inline int32_t scale_accumulator(int64_t sum, int weight_exp) {
+  const int64_t shifted =
+      weight_exp >= 0 ? static_cast<int64_t>(static_cast<uint64_t>(sum) << weight_exp) : (sum >> -weight_exp);
+  return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(shifted)));
+}
 
 /// Neuron parameters of one compartment.
 struct LifParams {
@@ -30,6 +37,19 @@ struct LifParams {
 /// u <- trunc0(u (4096 - (du + 1)) / 4096) + (a_in << 6), wrapped once into 24 bits;
 /// v <- clip(trunc0(v (4096 - dv) / 4096) + u + (bias_mant << bias_exp), +-(2^23 - 1));
 /// spike if v > vth << 6, then v = 0 (u is not reset).
-bool lif_step(int64_t &u, int64_t &v, int64_t a_in, const LifParams &p);
+inline bool lif_step(int64_t &u, int64_t &v, int64_t a_in, const LifParams &p) {
+  constexpr int64_t kLimit = int64_t{1} << (Limits::kStateBits - 1);  // 2^23
+  const auto trunc0_div4096 = [](int64_t x) {  // division by 2^12 rounding toward zero
+    return x >= 0 ? (x >> Limits::kDecayBits) : -((-x) >> Limits::kDecayBits);
+  };
+  u = trunc0_div4096(u * (Limits::kDecayUnity - (p.du + 1))) + a_in * (int64_t{1} << Limits::kActivationShift);
+  if (u > kLimit) u -= 2 * kLimit;
+  else if (u <= -kLimit) u += 2 * kLimit;
+  v = trunc0_div4096(v * (Limits::kDecayUnity - p.dv)) + u + p.bias_mant * (int64_t{1} << p.bias_exp);
+  v = std::clamp(v, -(kLimit - 1), kLimit - 1);
+  const bool spike = v > (p.vth << Limits::kThresholdShift);
+  if (spike) v = 0;
+  return spike;
+}
 
 } // namespace neurocuda::backends::loihi2

@@ -35,6 +35,10 @@ std::string precision_name(Precision precision);
 /// Options every backend understands at compile time.
 struct CompileOptions {
   Precision precision = Precision::Fp32;
+  /// loihi2: how IF's reset by subtraction is mapped ("subtract" or "zero"; "" = subtract), and for "zero"
+  /// the fraction by which thresholds are lowered (< 0 = the backend's default). docs/loihi2.md.
+  std::string reset_mode;
+  double reset_compensation = -1;
 };
 
 /// A batch of input samples, row-major [count, sample_shape...].

@@ -16,6 +16,7 @@
 #include "neurocuda/format/snn_file.h"
 #include "neurocuda/frontend/torch_model.h"
 #include "neurocuda/snn/neuron.h"
+#include "loihi2/loihi2_backend.h"
 #include "network_data.h"
 #include "pipeline_steps.h"
 #include "progress.h"
@@ -35,6 +36,8 @@ nlohmann::json evaluate(const format::NetworkFile &net, const std::string &label
   const ir::Shape shape = net.graph.value(net.graph.input()).shape;
   CompileOptions compile_opts;
   compile_opts.precision = parse_precision(o.precision);
+  compile_opts.reset_mode = o.reset_mode;
+  compile_opts.reset_compensation = o.reset_compensation;
   auto program = backend.compile(net.graph, compile_opts);
   std::optional<frontend::TorchModel> model;
   if (!o.skip_ann) {
@@ -104,6 +107,11 @@ nlohmann::json evaluate(const format::NetworkFile &net, const std::string &label
   report["data"] = data->description();
   report["backend"] = o.backend;
   report["precision"] = o.precision;
+  if (o.backend == "loihi2")
+    report["loihi2"] = {{"reset_mode", o.reset_mode},
+                        {"reset_compensation", o.reset_mode != "zero"     ? 0.0
+                                               : o.reset_compensation >= 0 ? o.reset_compensation
+                                                                           : backends::loihi2::kResetCompensation}};
   report["samples"] = samples;
   report["timesteps"] = checkpoints.back();
   report["ann_accuracy"] = model ? json(frac(ann_correct)) : json(nullptr);

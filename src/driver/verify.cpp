@@ -39,6 +39,8 @@ bool verify(const VerifyOptions &o) {
     throw UserError("verify needs two things to compare: give two or more --backends, or --against NET");
   CompileOptions copts;
   copts.precision = parse_precision(o.precision);
+  copts.reset_mode = o.reset_mode;
+  copts.reset_compensation = o.reset_compensation;
   for (const auto &n : names) get_backend(n);  // unknown names fail before any work
 
   auto net = format::read_network(o.network);

@@ -35,6 +35,8 @@ struct EvalOptions {
   std::string timesteps = "32";     ///< comma-separated list, evaluated in one run
   std::string backend = "cpu";
   std::string precision = "fp32";   ///< fp32, int8 or int16
+  std::string reset_mode = "subtract";  ///< loihi2: subtract or zero (docs/loihi2.md)
+  double reset_compensation = -1;   ///< loihi2, zero mode: threshold lowering, < 0 = default
   std::string report;               ///< JSON report path, "" = none
   int64_t limit = 0;                ///< evaluate only the first N samples, 0 = all
   int64_t batch = 500;
@@ -56,6 +58,8 @@ struct VerifyOptions {
   std::string backends = "cpu,cuda";  ///< comma-separated; every one is compared with the first
   std::string against;                ///< optional second network, run on the first backend and compared
   std::string precision = "fp32";
+  std::string reset_mode = "subtract";  ///< loihi2: see EvalOptions
+  double reset_compensation = -1;
   int timesteps = 32;
   int64_t limit = 0;
   int64_t batch = 64;

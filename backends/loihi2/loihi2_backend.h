@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: MIT
+// Factory of the Loihi 2 simulator backend.
+#pragma once
+
+#include <memory>
+
+#include "neurocuda/backend.h"
+
+namespace neurocuda::backends::loihi2 {
+
+/// Fraction by which the mapping lowers each threshold to make up for Loihi's reset to zero
+/// (chosen by measurement, docs/loihi2.md).
+inline constexpr double kResetCompensation = 0.3;
+
+/// The Loihi 2 simulator: the converted network mapped onto CUBA LIF compartments and Dense synapses,
+/// bit-accurate to Intel's fixed-point equations, one timestep of delay per hop.
+std::unique_ptr<Backend> make_backend();
+
+} // namespace neurocuda::backends::loihi2
