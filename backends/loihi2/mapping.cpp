@@ -250,7 +250,6 @@ private:
       break;
     case OpKind::AvgPool2d:
     case OpKind::AdaptiveAvgPool2d:
-      if (n.kind == OpKind::AvgPool2d && n.attr_ints("ceil_mode").at(0)) fail(n, "ceil_mode is not supported");
       out.expr = avg_pool(n, linear_input(n), g_.value(n.inputs[0]).shape, os);
       break;
     case OpKind::Flatten:
@@ -460,7 +459,6 @@ private:
     const Dims a = dims(g_.value(pool.inputs[0]).shape), b = dims(g_.value(pool.output).shape);
     const auto &k = pool.attr_ints("kernel"), &s = pool.attr_ints("stride"), &p = pool.attr_ints("padding"),
                &d = pool.attr_ints("dilation");
-    if (pool.attr_ints("ceil_mode").at(0)) fail(pool, "ceil_mode is not supported");
     std::vector<std::vector<std::pair<int32_t, double>>> cols(static_cast<size_t>(a.c * a.h * a.w));
     for (int64_t c = 0; c < b.c; ++c)
       for (int64_t oy = 0; oy < b.h; ++oy)
@@ -478,7 +476,7 @@ private:
     q.neurons = ir::numel(q.shape);
     q.du = Limits::kDecayUnity - 1;  // forgets everything each step: fires iff an input spike arrived
     q.dv = Limits::kDecayUnity - 1;
-    q.vth = 0;  // one spike (mantissa 2, exponent 0: v = 128) is enough: v > 0
+    q.vth = 0;  // one input spike (a_in = 2, u = v = 128) is enough: v > 0
     q.hops.push_back(make_hop(pre, cols, 2.0, 1.0, if_node));
     q.depth = net_.populations[static_cast<size_t>(pre)].depth + 1;
     q.bias_mant.assign(static_cast<size_t>(q.neurons), 0);

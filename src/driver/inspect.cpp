@@ -11,6 +11,7 @@
 #include "neurocuda/error.h"
 #include "neurocuda/format/snn_file.h"
 #include "loihi2/limits.h"
+#include "loihi2/mapping.h"
 #include "neurocuda/quantize/quantize.h"
 
 namespace neurocuda::driver {
@@ -40,24 +41,30 @@ void inspect(const InspectOptions &o) {
   }
   json layers = json::array();
   int64_t params = 0, neurons = 0, synapses = 0;
-  // Loihi 2 resources (backends/loihi2/limits.h): each population on its own cores.
+  // Loihi 2 resources of the mapping the loihi2 backend runs (backends/loihi2/mapping.h), counted against
+  // the limits table (backends/loihi2/limits.h): each population on its own cores.
   using L2 = backends::loihi2::Limits;
   json loihi = json::array();
   int64_t cores = 0;
-  // Synapses are counted at the population they drive (through pools, adds and batch norms).
-  std::map<int, std::pair<int64_t, int64_t>> fed;  // IF node index -> (synapses, weight bytes)
-  auto driven_population = [&](int value) {
-    for (;;) {
-      const auto uses = g.consumers(value);
-      if (uses.size() != 1) return -1;
-      const auto &c = g.nodes()[static_cast<size_t>(uses[0])];
-      if (c.kind == ir::OpKind::IF) return uses[0];
-      if (c.kind != ir::OpKind::MaxPool2d && c.kind != ir::OpKind::AvgPool2d &&
-          c.kind != ir::OpKind::AdaptiveAvgPool2d && c.kind != ir::OpKind::Add && c.kind != ir::OpKind::BatchNorm)
-        return -1;
-      value = c.output;
+  std::string loihi_note;
+  try {
+    const auto mapped = backends::loihi2::map_network(g);
+    for (const auto &p : mapped.populations) {
+      int64_t syn = 0;
+      json exps = json::array();
+      for (const auto &h : p.hops) {
+        syn += static_cast<int64_t>(h.weights.size());
+        exps.push_back(h.weight_exp);
+      }
+      const int64_t c = (p.neurons + L2::kNeuronsPerCore - 1) / L2::kNeuronsPerCore;
+      cores += c;
+      loihi.push_back(json{{"layer", p.name}, {"neurons", p.neurons}, {"synapses", syn},
+                           {"synaptic_memory_bytes", syn * L2::kWeightBits / 8}, {"neuro_cores", c},
+                           {"vth", p.vth}, {"du", p.du}, {"dv", p.dv}, {"weight_exponents", exps}, {"depth", p.depth}});
     }
-  };
+  } catch (const UserError &e) {
+    loihi_note = e.what();
+  }
   for (size_t i = 0; i < g.nodes().size(); ++i) {
     const auto &n = g.nodes()[i];
     const auto &shape = g.value(n.output).shape;
@@ -74,16 +81,10 @@ void inspect(const InspectOptions &o) {
       l["weight_range"] = {lo, hi};
       params += p;
       synapses += static_cast<int64_t>(w.data.size()) * uses;
-      const int pop = driven_population(n.output);
-      fed[pop].first += static_cast<int64_t>(w.data.size()) * uses;
-      fed[pop].second += static_cast<int64_t>(w.data.size());  // 8-bit mantissas, shared across positions
       if (qnodes[i]) l["int8_accumulator_bits"] = qnodes[i]->accumulator_bits;
     }
     if (n.kind == ir::OpKind::IF) {
       const int64_t k = ir::numel(shape);
-      const int64_t c = (k + L2::kNeuronsPerCore - 1) / L2::kNeuronsPerCore;
-      cores += c;
-      loihi.push_back(json{{"layer", n.name}, {"node", i}, {"neurons", k}, {"neuro_cores", c}});
       neurons += k;
       l["neurons"] = k;
       l["v0"] = n.floats.count("v0") ? n.floats.at("v0") : 0.5;
@@ -125,14 +126,7 @@ void inspect(const InspectOptions &o) {
                                             {"readout_unit", q.readout_unit}}
                                      : json{{"error", int_note}}},
            {"layers", layers},
-           {"loihi2_resources", {{"populations", [&] {
-                                   for (auto &l : loihi) {
-                                     const auto f = fed[l["node"].get<int>()];
-                                     l["synapses"] = f.first;
-                                     l["synaptic_memory_bytes"] = f.second;
-                                   }
-                                   return loihi;
-                                 }()}, {"neuro_cores", cores},
+           {"loihi2_resources", {{"populations", loihi}, {"neuro_cores", cores}, {"error", loihi_note},
                                  {"chips", (cores + L2::kNeuroCoresPerChip - 1) / L2::kNeuroCoresPerChip},
                                  {"limits", {{"neurons_per_core", L2::kNeuronsPerCore},
                                              {"neuro_cores_per_chip", L2::kNeuroCoresPerChip}}}}}};
@@ -171,13 +165,20 @@ void inspect(const InspectOptions &o) {
   }
   fmt::print("\ntotals       {} parameters, {} synapses, {} neurons in {} populations\n", params, synapses, neurons,
              rep["totals"]["populations"].get<int64_t>());
-  fmt::print("loihi2       {} neuro-cores on {} chip(s) at {} neurons per core, {} per chip (estimate: one population per core group)\n",
-             cores, (cores + L2::kNeuroCoresPerChip - 1) / L2::kNeuroCoresPerChip, L2::kNeuronsPerCore,
-             L2::kNeuroCoresPerChip);
-  for (const auto &l : rep["loihi2_resources"]["populations"])
-    fmt::print("             {:<22} {:>7} neurons {:>10} synapses {:>8} B weights {:>3} cores\n", l["layer"].get<std::string>(),
-               l["neurons"].get<int64_t>(), l["synapses"].get<int64_t>(), l["synaptic_memory_bytes"].get<int64_t>(),
-               l["neuro_cores"].get<int64_t>());
+  if (!loihi_note.empty()) {
+    fmt::print("loihi2       not mappable: {}\n", loihi_note);
+  } else {
+    fmt::print("loihi2       {} neuro-cores on {} chip(s) at {} neurons per core, {} per chip (mapping of the loihi2 "
+               "backend, one population per core group)\n",
+               cores, (cores + L2::kNeuroCoresPerChip - 1) / L2::kNeuroCoresPerChip, L2::kNeuronsPerCore,
+               L2::kNeuroCoresPerChip);
+    for (const auto &l : rep["loihi2_resources"]["populations"])
+      fmt::print("             {:<22} {:>6} neurons {:>9} synapses {:>9} B weights {:>3} cores  vth {:<5} du {:<4} dv {:<4} "
+                 "exp {}\n",
+                 l["layer"].get<std::string>(), l["neurons"].get<int64_t>(), l["synapses"].get<int64_t>(),
+                 l["synaptic_memory_bytes"].get<int64_t>(), l["neuro_cores"].get<int64_t>(), l["vth"].get<int64_t>(),
+                 l["du"].get<int64_t>(), l["dv"].get<int64_t>(), fmt::join(l["weight_exponents"].get<std::vector<int>>(), ","));
+  }
   if (int_note.empty())
     fmt::print("int8         input scale {:.6g} (integers {}..{}), readout unit {:.3g}\n", q.input_scale, q.input_min,
                q.input_max, q.readout_unit);

@@ -74,6 +74,19 @@ class BundledModels(unittest.TestCase):
         self.assertEqual(rq["precision"], "int8")
         self.assertLessEqual(abs(rq["snn_accuracy"] - rep["snn_accuracy"]), 0.01, (rq["snn_accuracy"], rep["snn_accuracy"]))
 
+        # The Loihi 2 simulator (fixed point, one step of delay per hop) on the first 200 of those samples at
+        # T = 32: within 8 points of the ANN (measured full-set gaps are in the README), both reset mappings run.
+        lr = os.path.join(self.tmp.name, f"{name}_loihi2.json")
+        run("eval", a, "--data", ARGS.data, "-T", "32", "--limit", "200", "--backend", "loihi2", "--report", lr)
+        with open(lr) as f:
+            rl = json.load(f)
+        self.assertEqual(rl["backend"], "loihi2")
+        self.assertEqual(rl["loihi2"]["reset_mode"], "subtract")
+        self.assertLessEqual(rl["ann_accuracy"] - rl["snn_accuracy"], 0.08, rl["snn_accuracy"])
+        out = run("eval", a, "--data", ARGS.data, "-T", "8", "--limit", "20", "--backend", "loihi2", "--reset-mode",
+                  "zero", "--skip-ann", "--json")
+        self.assertEqual(json.loads(out)["loihi2"], {"reset_mode": "zero", "reset_compensation": 0.3})
+
     def test_vgg_small(self):
         self.check_model("vgg_small")
 

@@ -144,6 +144,10 @@ class CliErrors(unittest.TestCase):
         self.assertUserError(run("eval", self.out + ".keep", "--data", self.data12, "-T", "8,zero"), "--timesteps")
         self.assertUserError(run("eval", self.out + ".keep", "--data", self.data12, "--backend", "tpu"),
                              "unknown backend", "cpu")
+        self.assertUserError(run("eval", self.out + ".keep", "--data", self.data12, "--backend", "loihi2",
+                                 "--reset-mode", "halfway"), "--reset-mode", "subtract")
+        self.assertUserError(run("eval", self.out + ".keep", "--data", self.data12, "--backend", "loihi2",
+                                 "--precision", "int8"), "loihi2", "--precision")
         self.assertUserError(run("convert", model, "--no-such-flag"), code=2)
         self.assertUserError(run("frobnicate"), code=2)
 
@@ -216,7 +220,11 @@ class CliErrors(unittest.TestCase):
         self.assertEqual(rep["totals"]["populations"], len(pops))
         self.assertEqual(rep["totals"]["neurons"], sum(l["neurons"] for l in pops))
         res = rep["loihi2_resources"]
-        self.assertEqual(len(res["populations"]), len(pops))
+        # The mapping's populations: one per IF population, plus one before each max-pool (OR-pooling).
+        mapped = [p for p in res["populations"] if not p["layer"].endswith(".prepool")]
+        self.assertEqual(len(mapped), len(pops))
+        self.assertEqual(res["error"], "")
+        self.assertTrue(all(p["synapses"] > 0 and p["vth"] >= 0 for p in res["populations"]))
         self.assertEqual(res["neuro_cores"], sum(-(-p["neurons"] // 4096) for p in res["populations"]))
         self.assertEqual(res["chips"], 1)
         self.assertUserError(run("inspect", os.path.join(self.tmp, "nope.snn")), "does not exist")
