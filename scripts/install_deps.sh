@@ -7,6 +7,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-openmp python3-torch      # LibTorch (+ a fast BLAS) and PyTorch for test fixtures
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev
   zlib1g-dev libzip-dev libstb-dev                    # gzip IDX, .npz, PNG/JPEG
+  libhdf5-dev python3-venv                            # NIR export; a venv with PyPI's nir for its read-back test
   dataset-fashion-mnist                               # reference data under /usr/share/datasets/fashion-mnist
 )
 missing=()

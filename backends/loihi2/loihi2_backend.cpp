@@ -100,7 +100,8 @@ public:
         r.synops[cp] += synops[static_cast<size_t>(s) * ncp + cp];
       }
     if (wrapped > 0)
-      spdlog::warn("loihi2: the current u wrapped around its 24 bits {} times in this batch (as Loihi 2 does); "
+      (spdlog::get("backend.loihi2") ? spdlog::get("backend.loihi2") : spdlog::default_logger())
+          ->warn("the current u wrapped around its 24 bits {} times in this batch (as Loihi 2 does); "
                    "accuracy may suffer", wrapped.load());
     return r;
   }

@@ -29,7 +29,7 @@ constexpr int kExitCheckFailed = 4;
 void setup_logging(bool verbose, bool quiet) {
   const char *no_color = std::getenv("NO_COLOR");
   const bool color = (no_color == nullptr || no_color[0] == '\0') && isatty(STDERR_FILENO);
-  for (const char *name : {"frontend", "passes", "calibration", "backend.cpu", "driver"}) {
+  for (const char *name : {"frontend", "passes", "calibration", "backend.cpu", "backend.loihi2", "driver", "export"}) {
     auto logger = color ? spdlog::stderr_color_mt(name) : spdlog::stderr_logger_mt(name);
     logger->set_pattern(color ? "%^%l%$ [%n] %v" : "%l [%n] %v");
     logger->set_level(quiet ? spdlog::level::warn : verbose ? spdlog::level::debug : spdlog::level::info);
@@ -122,6 +122,15 @@ int main(int argc, char **argv) {
   in->add_flag("--json", ins.json, "Print JSON instead of text");
   in->footer("Examples:\n  neurocuda inspect vgg.snn\n  neurocuda inspect vgg.snn --json | jq .totals");
 
+  neurocuda::driver::ExportOptions ex;
+  auto *x = app.add_subcommand("export", "Write a converted network in an ecosystem format (NIR HDF5)");
+  x->add_option("network", ex.network, "Converted network file (.snn)")->required();
+  x->add_option("--format", ex.format, "nir (docs/export.md)")->capture_default_str();
+  x->add_option("-o,--output", ex.output, "Output file")->required();
+  x->add_flag("-q,--quiet", ex.quiet, "Print nothing on success (warnings still go to stderr)");
+  x->footer("Examples:\n  neurocuda export resnet.snn --format nir -o resnet.nir\n"
+            "  python3 -c \"import nir; print(nir.read('resnet.nir').nodes.keys())\"");
+
   neurocuda::driver::SweepOptions sw;
   auto *sp = app.add_subcommand("sweep", "Accuracy vs timesteps for several calibration percentiles: CSV, JSON and an SVG plot");
   sp->add_option("model", sw.convert.model, "TorchScript model file")->required();
@@ -158,6 +167,7 @@ int main(int argc, char **argv) {
     if (*c) neurocuda::driver::convert(conv);
     else if (*e) return neurocuda::driver::eval(ev) ? kExitOk : kExitCheckFailed;
     else if (*in) neurocuda::driver::inspect(ins);
+    else if (*x) neurocuda::driver::export_network(ex);
     else if (*sp) {
       sw.model = sw.convert.model;
       neurocuda::driver::sweep(sw);

@@ -73,6 +73,17 @@ struct InspectOptions {
   bool json = false;
 };
 
+/// Flags of `neurocuda export`.
+struct ExportOptions {
+  std::string network;
+  std::string format = "nir";
+  std::string output;
+  bool quiet = false;
+};
+
+/// Writes a converted network in an ecosystem format (NIR); warns about semantics the format cannot hold.
+void export_network(const ExportOptions &options);
+
 /// Prints what a converted network holds: layers, shapes, thresholds, weight ranges, quantization, counts.
 void inspect(const InspectOptions &options);
 

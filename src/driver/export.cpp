@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT
+// `neurocuda export`: a converted network in the neuromorphic ecosystem's formats.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "neurocuda/driver/commands.h"
+#include "neurocuda/error.h"
+#include "neurocuda/export/nir.h"
+#include "neurocuda/format/snn_file.h"
+
+namespace neurocuda::driver {
+
+void export_network(const ExportOptions &o) {
+  if (o.format != "nir") throw UserError(fmt::format("unknown export format '{}'; supported: nir", o.format));
+  if (o.output.empty()) throw UserError("export needs an output file: -o FILE");
+  const auto net = format::read_network(o.network);
+  const auto &info = net.info;
+  const nlohmann::json meta{
+      {"tool", "neurocuda"},
+      {"tool_version", info.tool_version},
+      {"source_network", o.network},
+      {"model_file", info.model_file},
+      {"model_crc32", info.model_crc32},
+      {"normalisation", {{"mean", info.mean}, {"std", info.std}}},
+      {"semantics",
+       "IF neurons with thresholds folded into the weights (v_threshold 1), reset by subtraction, v(0) = v_init "
+       "x threshold (node metadata); direct input encoding (the input is presented at every timestep); the class is "
+       "the argmax of the output summed over the timesteps; max-pools are exported as OR-pooling (docs/export.md)"}};
+  const auto notes = exporters::write_nir(net.graph, o.output, meta.dump());
+  const auto log = spdlog::get("export") ? spdlog::get("export") : spdlog::default_logger();
+  for (const auto &w : notes.warnings) log->warn("{}", w);
+  if (!o.quiet) fmt::print("wrote {} (NIR): {} nodes, {} edges\n", o.output, notes.nodes, notes.edges);
+}
+
+} // namespace neurocuda::driver
