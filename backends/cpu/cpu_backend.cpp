@@ -13,6 +13,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <cstring>
 
@@ -50,6 +51,8 @@ struct Step {
   // IF
   int layer = -1;
   float v0 = snn::kDefaultV0;
+  // relu (ANN check of lowering): upper clip of relu6 / hardtanh / clamp, +inf for plain relu
+  float bound = std::numeric_limits<float>::infinity();
 };
 
 struct Workspace {
@@ -85,6 +88,7 @@ public:
         auto it = n.floats.find("v0");
         if (it != n.floats.end()) s.v0 = static_cast<float>(it->second);
       }
+      if (n.kind == OpKind::Relu && n.floats.count("bound")) s.bound = static_cast<float>(n.floats.at("bound"));
       steps_.push_back(std::move(s));
     }
     int64_t offset = 0;
@@ -357,7 +361,7 @@ private:
       return cat_hwc(s.out_dims, ins, out);
     }
     case OpKind::Relu:
-      for (size_t k = 0; k < out.size(); ++k) out[k] = std::max(in[k], 0.0f);
+      for (size_t k = 0; k < out.size(); ++k) out[k] = std::min(std::max(in[k], 0.0f), s.bound);
       return;
     case OpKind::Input:
     case OpKind::IF:

@@ -244,9 +244,9 @@ template <typename T> __global__ void cat_kernel(Args g, const T *in, T *out, in
   }
 }
 
-template <typename T> __global__ void relu_kernel(int64_t count, const T *in, T *out) {
+template <typename T> __global__ void relu_kernel(int64_t count, const T *in, T *out, T bound) {
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < count; idx += int64_t(gridDim.x) * blockDim.x)
-    out[idx] = in[idx] < T(0) ? T(0) : in[idx];
+    out[idx] = in[idx] < T(0) ? T(0) : (bound < in[idx] ? bound : in[idx]);
 }
 
 // IF step, reset by subtraction; counts spikes per sample and layer and records the trace.
@@ -295,6 +295,7 @@ template <typename T> struct DStep {
   std::vector<T> weight, bias, threshold, v0, coeff, scale, shift, multiplier;
   DeviceArray<T> d_weight, d_bias, d_threshold, d_v0, d_coeff, d_scale, d_shift, d_multiplier;
   DeviceArray<const T *> d_inputs;  // add: its inputs' device buffers, set once per run
+  T relu_bound = std::numeric_limits<T>::max();  // relu (ANN check): relu6 / hardtanh / clamp upper clip
 };
 
 template <typename T> class CudaProgram : public Program {
@@ -502,7 +503,7 @@ private:
       break;
     }
     case OpKind::Relu:
-      relu_kernel<T><<<grid, 256>>>(n * g.b.size(), in, out);
+      relu_kernel<T><<<grid, 256>>>(n * g.b.size(), in, out, s.relu_bound);
       break;
     case OpKind::Input:
     case OpKind::IF:
@@ -581,6 +582,7 @@ std::unique_ptr<Program> compile_fp32(const ir::Graph &g) {
     const ir::Shape in = n.inputs.empty() ? g.value(n.output).shape : g.value(n.inputs[0]).shape;
     const ir::Shape ws = n.has_tensor("weight") ? n.attr_tensor("weight").shape : ir::Shape{};
     s.args = make_args(in, g.value(n.output).shape, n.ints, ws, n.kind, n.inputs.size());
+    if (n.kind == OpKind::Relu && n.floats.count("bound")) s.relu_bound = static_cast<float>(n.floats.at("bound"));
     const auto channels = static_cast<size_t>(g.value(n.output).shape.at(0));
     switch (n.kind) {
     case OpKind::Conv2d:

@@ -48,7 +48,7 @@ CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model
   std::vector<ir::Node *> pops;
   std::vector<std::string> taps;
   for (auto &n : graph.nodes())
-    if (n.kind == ir::OpKind::IF) {
+    if (n.kind == ir::OpKind::IF && !n.floats.count("threshold_fixed")) {  // fixed: a clipped activation's bound
       const auto &name = graph.value(n.output).name;
       NEUROCUDA_CHECK(!name.empty()) << "IF node '" << n.name << "' has no ANN value to calibrate from";
       pops.push_back(&n);

@@ -169,6 +169,25 @@ private:
     return n->outputs().empty() ? std::string(n->kind().toQualString()) : n->output(0)->debugName();
   }
 
+  // A scalar argument (int or double constant), or nullopt for None.
+  std::optional<double> scalar_in(Node *n, size_t i) {
+    Meta m = get(n->input(i));
+    if (m.kind == Meta::Kind::None) return std::nullopt;
+    if (m.kind == Meta::Kind::Double) return m.d;
+    if (m.kind == Meta::Kind::Int && !m.is_batch) return static_cast<double>(m.i);
+    if (m.kind == Meta::Kind::Const && m.constant.numel() == 1) return m.constant.item<double>();
+    throw unsupported(n, fmt::format("needs a constant number as argument {}", i));
+  }
+
+  // relu, with an upper clip when `bound` is set (relu6, hardtanh(0, a), clamp(0, a)).
+  void bounded_relu(Node *n, std::optional<double> bound) {
+    ir::Node node;
+    node.kind = ir::OpKind::Relu;
+    node.inputs = {tensor_in(n, 0)};
+    if (bound) node.floats["bound"] = *bound;
+    return emit(n, std::move(node));
+  }
+
   UserError unsupported(Node *n, const std::string &why) const {
     const std::string loc = where(n);
     return UserError(fmt::format("node '{}' ({}){} {}", node_name(n), n->kind().toQualString(),
@@ -480,10 +499,25 @@ private:
     }
     if (kind == "aten::relu" || kind == "aten::relu_") {
       if (kind == "aten::relu_") check_inplace(n);
-      ir::Node node;
-      node.kind = ir::OpKind::Relu;
-      node.inputs = {tensor_in(n, 0)};
-      return emit(n, std::move(node));
+      return bounded_relu(n, std::nullopt);
+    }
+    // Clipped activations with a lower bound of 0 become IF neurons whose threshold is the upper bound
+    // (docs/conversion.md); anything that can output negative values has no spiking mapping.
+    if (kind == "aten::relu6" || kind == "aten::relu6_") {
+      if (kind == "aten::relu6_") check_inplace(n);
+      return bounded_relu(n, 6.0);
+    }
+    if (kind == "aten::hardtanh" || kind == "aten::hardtanh_" || kind == "aten::clamp" || kind == "aten::clamp_" ||
+        kind == "aten::clamp_min" || kind == "aten::clamp_min_") {
+      if (kind.back() == '_') check_inplace(n);
+      const bool min_only = kind.rfind("aten::clamp_min", 0) == 0;
+      const auto lo = scalar_in(n, 1), hi = min_only ? std::nullopt : scalar_in(n, 2);
+      if (!lo || *lo != 0.0)
+        throw unsupported(n, fmt::format("has a lower bound of {} (negative outputs); only a lower bound of 0 "
+                                         "(relu, relu6, hardtanh(0, a), clamp(0, a)) has a spiking mapping",
+                                         lo ? fmt::format("{}", *lo) : std::string("none")));
+      if (hi && !(*hi > 0.0)) throw unsupported(n, fmt::format("has an upper bound of {}; it must be positive", *hi));
+      return bounded_relu(n, hi);
     }
     if (kind == "aten::max_pool2d") {
       ir::Node node;

@@ -10,6 +10,7 @@
 #include "neurocuda/error.h"
 #include "neurocuda/frontend/torch_model.h"
 #include "neurocuda/passes/fold_batchnorm.h"
+#include "neurocuda/passes/pipeline.h"
 
 using namespace neurocuda;
 
@@ -78,6 +79,38 @@ TEST_P(Lowering, LinearFormsAddmmMatmulReshapeDropout) {
 TEST_P(Lowering, UnfoldedBatchNormAndShapeGuard) {
   ir::Graph g;
   expect_matches_torch(kFixtures + "/bn_kept_" + GetParam() + ".pt", {1, 12, 12}, &g);
+}
+
+TEST_P(Lowering, ClippedActivationsBecomeIfWithTheBoundAsThreshold) {
+  ir::Graph g;
+  expect_matches_torch(kFixtures + "/clamp_forms_" + GetParam() + ".pt", {1, 12, 12}, &g);
+  std::vector<double> bounds;
+  for (const auto &n : g.nodes())
+    if (n.kind == ir::OpKind::Relu) bounds.push_back(n.floats.count("bound") ? n.floats.at("bound") : -1.0);
+  EXPECT_EQ(bounds, (std::vector<double>{6.0, 2.0, 1.5, -1.0, 6.0}));  // clamp(min=0) is a plain relu
+  passes::run_pre_calibration(g, {});
+  std::vector<float> thresholds;
+  for (const auto &n : g.nodes())
+    if (n.kind == ir::OpKind::IF) {
+      EXPECT_EQ(n.floats.count("threshold_fixed"), n.attr_tensor("threshold").data[0] > 0 ? 1u : 0u) << n.name;
+      thresholds.push_back(n.attr_tensor("threshold").data[0]);
+    }
+  EXPECT_EQ(thresholds, (std::vector<float>{6.0f, 2.0f, 1.5f, 0.0f, 6.0f}));  // 0: left to calibration
+}
+
+TEST_P(Lowering, NegativeOutputsHaveNoSpikingMapping) {
+  auto model = frontend::TorchModel::load_file(kFixtures + "/negative_clamp_" + GetParam() + ".pt");
+  try {
+    model.lower({1, 12, 12});
+    FAIL() << "expected a UserError";
+  } catch (const UserError &e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("aten::hardtanh"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("negative outputs"), std::string::npos) << msg;
+    // A traced graph records only the innermost Python frame, which for F.hardtanh is torch's own
+    // functional.py; the scripted graph keeps the user's call site.
+    if (GetParam() == std::string("script")) EXPECT_NE(msg.find("make_test_models.py:"), std::string::npos) << msg;
+  }
 }
 
 TEST_P(Lowering, UnsupportedOperatorNamesOperatorAndSourceLine) {
