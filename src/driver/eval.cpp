@@ -2,6 +2,7 @@
 // `neurocuda eval`: ANN baseline (LibTorch) and SNN (a backend) over a data set, with a report.
 #include <fmt/format.h>
 #include <omp.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cmath>
@@ -32,6 +33,13 @@ nlohmann::json evaluate(const format::NetworkFile &net, const std::string &label
   const Backend &backend = get_backend(o.backend);
   parse_precision(o.precision);  // fail on a bad flag before any work
 
+  // QCFS layers are exact only from T = L on (Bu et al., 2022); say so once per run.
+  for (const auto &n : net.graph.nodes())
+    if (n.kind == ir::OpKind::IF && n.floats.count("qcfs_levels") && checkpoints.front() < n.floats.at("qcfs_levels"))
+      if (auto log = spdlog::get("driver"))
+        log->warn("'{}' is a QCFS activation trained with L = {} levels; at T = {} < L the spiking network does not "
+                  "reach the quantized ANN's accuracy",
+                  n.name, n.floats.at("qcfs_levels"), checkpoints.front());
   auto data = open_data_for(net, label, o.data, o.split, o.limit);
   const ir::Shape shape = net.graph.value(net.graph.input()).shape;
   CompileOptions compile_opts;

@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <optional>
+#include <set>
 #include <unordered_map>
 
 #include "neurocuda/error.h"
@@ -167,6 +168,76 @@ private:
       if (!s.empty()) return s;
     }
     return n->outputs().empty() ? std::string(n->kind().toQualString()) : n->output(0)->debugName();
+  }
+
+  // The only user of a node's output, or nullptr.
+  static Node *single_user(Node *n) {
+    const auto &uses = n->output(0)->uses();
+    return uses.size() == 1 && uses[0].offset == 0 ? uses[0].user : nullptr;
+  }
+  static bool is(Node *n, const char *kind) { return n && std::string(n->kind().toQualString()) == kind; }
+  // A constant number argument, or nullopt (no throw) if it is anything else.
+  std::optional<double> try_scalar(Node *n, size_t i) {
+    if (i >= n->inputs().size()) return std::nullopt;
+    Meta m = get(n->input(i));
+    if (m.kind == Meta::Kind::Double) return m.d;
+    if (m.kind == Meta::Kind::Int && !m.is_batch) return static_cast<double>(m.i);
+    if (m.kind == Meta::Kind::Const && m.constant.numel() == 1) return m.constant.item<double>();
+    return std::nullopt;
+  }
+
+  // QCFS (Bu et al., ICLR 2022): x / lam -> clamp(0, 1) -> * L -> + shift -> floor -> / L -> * lam, or with
+  // round for + 0.5 and floor (the straight-through form freezes to this in eval mode). It is exactly an IF
+  // neuron with threshold lam and v(0) = shift thresholds at T = L (docs/conversion.md). Returns false if
+  // the chain starting at `n` is not that pattern.
+  bool lower_qcfs(Node *n) {
+    const bool div_first = is(n, "aten::div");
+    auto lam = try_scalar(n, 1);
+    if (!lam || *lam == 0) return false;
+    const double lambda = div_first ? *lam : 1.0 / *lam;
+    Node *clamp = single_user(n);
+    if (!is(clamp, "aten::clamp") || try_scalar(clamp, 1) != 0.0 || try_scalar(clamp, 2) != 1.0) return false;
+    Node *mul_l = single_user(clamp);
+    if (!is(mul_l, "aten::mul")) return false;
+    const auto levels = try_scalar(mul_l, 1);
+    if (!levels || *levels < 1 || std::floor(*levels) != *levels) return false;
+    std::vector<Node *> chain{n, clamp, mul_l};
+    Node *next = single_user(mul_l);
+    double shift = 0;
+    if (is(next, "aten::add") || is(next, "aten::sub")) {
+      const auto c = try_scalar(next, 1);
+      if (!c || (next->inputs().size() > 2 && try_scalar(next, 2) != 1.0)) return false;
+      shift = is(next, "aten::add") ? *c : -*c;
+      chain.push_back(next);
+      next = single_user(next);
+    }
+    if (is(next, "aten::round")) shift += 0.5;
+    else if (!is(next, "aten::floor")) return false;
+    chain.push_back(next);
+    Node *div_l = single_user(next);
+    if (!is(div_l, "aten::div") || try_scalar(div_l, 1) != *levels) return false;
+    Node *mul_lam = single_user(div_l);
+    const auto lam2 = try_scalar(mul_lam, 1);
+    if (!is(mul_lam, "aten::mul") || !lam2 || std::fabs(*lam2 - lambda) > 1e-6 * std::fabs(lambda)) return false;
+    chain.push_back(div_l);
+    chain.push_back(mul_lam);
+    if (!(lambda > 0)) throw unsupported(n, fmt::format("is a QCFS activation with threshold {}; it must be positive", lambda));
+    if (shift < 0 || shift >= 1)
+      throw unsupported(n, fmt::format("is a QCFS activation with shift {}; it must be in [0, 1)", shift));
+    ir::Node node;
+    node.kind = ir::OpKind::Relu;
+    node.inputs = {tensor_in(n, 0)};
+    node.floats["bound"] = lambda;
+    node.floats["v0"] = shift;
+    node.floats["qcfs_levels"] = *levels;
+    node.name = node_name(n);
+    node.source = where(n);
+    const int idx = graph_.add_node(std::move(node), shape_of(tensor_in(n, 0)));
+    const int v = graph_.nodes()[static_cast<size_t>(idx)].output;
+    graph_.value(v).name = mul_lam->output(0)->debugName();
+    set_tensor(mul_lam, v);
+    for (Node *c : chain) absorbed_.insert(c);
+    return true;
   }
 
   // A scalar argument (int or double constant), or nullopt for None.
@@ -341,6 +412,7 @@ private:
   }
 
   void lower_node(Node *n) {
+    if (absorbed_.count(n)) return;  // part of a pattern lowered as a whole (QCFS)
     const std::string kind = n->kind().toQualString();
     auto out = [&](Meta m) { env_[n->output(0)] = std::move(m); };
 
@@ -501,6 +573,8 @@ private:
       if (kind == "aten::relu_") check_inplace(n);
       return bounded_relu(n, std::nullopt);
     }
+    if ((kind == "aten::div" || kind == "aten::mul") && get(n->input(0)).kind == Meta::Kind::Tensor && lower_qcfs(n))
+      return;
     // Clipped activations with a lower bound of 0 become IF neurons whose threshold is the upper bound
     // (docs/conversion.md); anything that can output negative values has no spiking mapping.
     if (kind == "aten::relu6" || kind == "aten::relu6_") {
@@ -638,6 +712,7 @@ private:
   ir::Shape input_shape_;
   ir::Graph graph_;
   std::unordered_map<const Value *, Meta> env_;
+  std::set<Node *> absorbed_;  // nodes lowered as part of a pattern (QCFS)
 };
 
 } // namespace

@@ -98,6 +98,30 @@ TEST_P(Lowering, ClippedActivationsBecomeIfWithTheBoundAsThreshold) {
   EXPECT_EQ(thresholds, (std::vector<float>{6.0f, 2.0f, 1.5f, 0.0f, 6.0f}));  // 0: left to calibration
 }
 
+TEST_P(Lowering, QcfsBecomesIfWithThresholdLambdaAndIsExactAtTEqualsL) {
+  auto model = frontend::TorchModel::load_file(kFixtures + "/qcfs_" + GetParam() + ".pt");
+  const ir::Shape shape{1, 12, 12};
+  auto g = model.lower(shape);
+  ASSERT_EQ(count(g, ir::OpKind::Relu), 1u);
+  for (const auto &n : g.nodes())
+    if (n.kind == ir::OpKind::Relu) {
+      EXPECT_DOUBLE_EQ(n.floats.at("bound"), 2.0);
+      EXPECT_DOUBLE_EQ(n.floats.at("v0"), 0.5);
+      EXPECT_DOUBLE_EQ(n.floats.at("qcfs_levels"), 8.0);
+    }
+  // No calibration: the threshold is lambda. At T = L one IF layer reproduces the quantized activation.
+  passes::run_pre_calibration(g, {});
+  passes::run_post_calibration(g, {});
+  const int64_t n = 16, per = ir::numel(shape);
+  const auto x = inputs(n, per);
+  int64_t classes = 0;
+  const auto ref = model.forward(x.data(), n, shape, &classes);
+  RunOptions opts;
+  opts.checkpoints = {8};
+  const auto r = get_backend("cpu").compile(g, {})->run(Batch{x.data(), n, shape}, opts);
+  for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(r.readout[i] / 8.0f, ref[i], 1e-4f) << i;
+}
+
 TEST_P(Lowering, NegativeOutputsHaveNoSpikingMapping) {
   auto model = frontend::TorchModel::load_file(kFixtures + "/negative_clamp_" + GetParam() + ".pt");
   try {
