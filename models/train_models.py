@@ -100,6 +100,60 @@ class ResNetSmall(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
+class QCFS(nn.Module):
+    """Quantization clip-floor-shift activation (Bu et al., ICLR 2022): lam * floor(clamp(x / lam, 0, 1) * L + 0.5) / L,
+    with a trainable lam and the straight-through floor in training. neurocuda maps it to IF with threshold lam."""
+
+    def __init__(self, levels: int = 8, lam: float = 4.0):
+        super().__init__()
+        self.levels = levels
+        self.lam = nn.Parameter(torch.tensor(lam))
+
+    def forward(self, x):
+        x = torch.clamp(x / self.lam, 0, 1) * self.levels + 0.5
+        if self.training:
+            x = x + (torch.floor(x) - x).detach()
+        else:
+            x = torch.floor(x)
+        return x / self.levels * self.lam
+
+
+def small_cnn(act):
+    """conv+BN+act blocks with average pooling and a linear head; `act` builds the activation."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), act(),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), act(),
+        nn.AvgPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), act(),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 128), act(),
+        nn.Linear(128, 10),
+    )
+
+
+class QcfsCNN(nn.Module):
+    """The CNN with QCFS activations (L = 8), trained quantization-aware (exported with torch.jit.script)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = small_cnn(lambda: QCFS(8))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Relu6AvgPoolCNN(nn.Module):
+    """The CNN with ReLU6 and average pooling (exported with torch.jit.trace)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = small_cnn(nn.ReLU6)
+
+    def forward(self, x):
+        return self.net(x)
+
+
 def accuracy(model, x, y, batch=1000):
     correct = 0
     with torch.no_grad():
@@ -138,7 +192,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--only", default=None, help="train only this model")
+    ap.add_argument("--only", default=None, help="train only these models (comma-separated)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
@@ -150,9 +204,10 @@ def main():
     if os.path.exists(manifest_path):
         manifest = json.load(open(manifest_path))
 
-    specs = [("vgg_small", VGGSmall, "script"), ("resnet_small", ResNetSmall, "trace")]
+    specs = [("vgg_small", VGGSmall, "script"), ("resnet_small", ResNetSmall, "trace"),
+             ("qcfs_cnn", QcfsCNN, "script"), ("relu6_avgpool_cnn", Relu6AvgPoolCNN, "trace")]
     for name, cls, export in specs:
-        if args.only and name != args.only:
+        if args.only and name not in args.only.split(","):
             continue
         torch.manual_seed(0)
         model = cls()
