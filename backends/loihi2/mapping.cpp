@@ -2,7 +2,8 @@
 // IR -> Loihi 2 populations and Dense processes. Every value between two spiking populations is a linear
 // function of the source spikes (conv, linear, average pools, flatten, cat, scaled adds), so the mapping
 // expands it symbolically into one Dense process per source population; max-pooling is not linear and
-// becomes an extra population that fires when any neuron of its window fired (OR-pooling).
+// becomes an extra population that fires when any neuron of its window fired and, in subtract mode, inhibits
+// the window back by one threshold per spike, so that the window fires as often as its largest input says.
 #include "loihi2/mapping.h"
 
 #include <fmt/format.h>
@@ -454,7 +455,8 @@ private:
     states_[static_cast<size_t>(n.inputs[0])] = ValueState{};
   }
 
-  // A population that fires whenever any neuron of its max-pool window fired at the previous step.
+  // A population that fires whenever any neuron of its max-pool window fired at the previous step (and, in
+  // subtract mode, resets that window).
   int or_pool(const ir::Node &if_node, const ir::Node &pool, int pre) {
     const Dims a = dims(g_.value(pool.inputs[0]).shape), b = dims(g_.value(pool.output).shape);
     const auto &k = pool.attr_ints("kernel"), &s = pool.attr_ints("stride"), &p = pool.attr_ints("padding"),
@@ -479,6 +481,19 @@ private:
     q.vth = 0;  // one input spike (a_in = 2, u = v = 128) is enough: v > 0
     q.hops.push_back(make_hop(pre, cols, 2.0, 1.0, if_node));
     q.depth = net_.populations[static_cast<size_t>(pre)].depth + 1;
+    const int self = static_cast<int>(net_.populations.size());
+    auto &p_pre = net_.populations[static_cast<size_t>(pre)];
+    if (opts_.reset == ResetMode::Subtract) {
+      // Max, not OR: each pooled spike subtracts one threshold from every neuron of its window (instead of
+      // each neuron's own reset), so the window fires about max_i (sum of its current) / threshold times,
+      // which is what the CPU's max-pool of running sums followed by IF computes.
+      std::vector<std::vector<std::pair<int32_t, double>>> back(static_cast<size_t>(q.neurons));
+      for (size_t j = 0; j < cols.size(); ++j)
+        for (const auto &[target, w] : cols[j]) back[static_cast<size_t>(target)].push_back({static_cast<int32_t>(j), -1.0});
+      auto &hops = p_pre.hops;
+      hops.erase(std::remove_if(hops.begin(), hops.end(), [&](const DenseHop &h) { return h.source == pre; }), hops.end());
+      hops.push_back(make_hop(self, back, static_cast<double>(p_pre.vth), 1.0, pool));
+    }
     q.bias_mant.assign(static_cast<size_t>(q.neurons), 0);
     q.bias_exp.assign(static_cast<size_t>(q.neurons), 0);
     net_.populations.push_back(std::move(q));

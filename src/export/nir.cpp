@@ -56,9 +56,9 @@ public:
           if_nodes_));
     if (or_pools_ > 0)
       notes_.warnings.push_back(fmt::format(
-          "{} max-pool(s): NIR has no max-pool node; each is exported as the OR-pooling the loihi2 backend runs "
-          "(IF before the pool, SumPool2d, an IF that fires when any input spiked), which is not the CPU "
-          "backend's max-pool of currents (accuracy in README)",
+          "{} max-pool(s): NIR has no max-pool node; each is exported as OR-pooling (IF before the pool, "
+          "SumPool2d, an IF that fires when any input spiked), which fires more often than the CPU backend's "
+          "max-pool of currents (docs/export.md)",
           or_pools_));
     return notes_;
   }

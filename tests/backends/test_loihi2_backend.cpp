@@ -159,7 +159,7 @@ TEST(Loihi2Backend, OutOfRangeValuesAreCompileTimeErrors) {
   EXPECT_THROW(get_backend("loihi2").compile(one_neuron(1.0f), c), UserError);
 }
 
-TEST(Loihi2Backend, MaxPoolBecomesAnOrPoolingPopulationAndRunsAreDeterministic) {
+TEST(Loihi2Backend, MaxPoolBecomesAPooledPopulationWithFeedbackAndRunsAreDeterministic) {
   const auto g = test::spiking_net();
   const auto net = l2::map_network(g);
   ASSERT_EQ(net.populations.size(), 4u);  // if1, if2.prepool, if2, if3
@@ -167,6 +167,18 @@ TEST(Loihi2Backend, MaxPoolBecomesAnOrPoolingPopulationAndRunsAreDeterministic) 
   EXPECT_EQ(net.populations[1].neurons, 4 * 4 * 4);
   EXPECT_EQ(net.populations[2].vth, 0);
   EXPECT_EQ(net.populations[2].depth, net.populations[1].depth + 1);
+  // The pre-pool neurons are reset by the pooled population (one threshold per pooled spike, to every
+  // neuron of the window), not by their own spikes.
+  bool feedback = false;
+  for (const auto &h : net.populations[1].hops) {
+    EXPECT_NE(h.source, 1) << "no self-synapse";
+    if (h.source == 2) {
+      feedback = true;
+      EXPECT_EQ(h.weights.size(), 64u);  // 16 pooled neurons x 2x2 windows
+      for (auto w : h.weights) EXPECT_EQ(int64_t{w} << h.weight_exp, -net.populations[1].vth);
+    }
+  }
+  EXPECT_TRUE(feedback);
   const auto x = test::random_values(5 * 2 * 8 * 8, 7, 0.0f, 1.0f);
   const auto a = run(g, x, 5, {8, 16}, "subtract", -1, 1);
   const auto b = run(g, x, 5, {8, 16}, "subtract", -1, 2);
