@@ -16,7 +16,7 @@ cmake --build build-runtime -j "$(nproc)" > /dev/null
 rm -rf "$DIR" && mkdir -p "$DIR"/bin "$DIR"/lib "$DIR"/data
 cp build-runtime/tools/neurocuda/neurocuda build-runtime/tests/neurocuda_unit_tests "$DIR"/bin/
 for b in "$DIR"/bin/*; do ldd "$b"; done | awk '$3 ~ /^\// {print $3}' | sort -u |
-  grep -Ev '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*)\.so' | xargs -I{} cp -L {} "$DIR"/lib/
+  grep -Ev '/(libc|libm|libdl|libpthread|librt|libresolv|libutil|ld-linux[^/]*)\.so' | xargs -I{} cp -L {} "$DIR"/lib/
 cp "$DATA"/t10k-* "$DIR"/data/
 for m in vgg_small resnet_small; do
   build/tools/neurocuda/neurocuda convert models/$m.pt --calib "$DATA" -o "$DIR"/$m.snn > /dev/null
