@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // `neurocuda eval`: ANN baseline (LibTorch) and SNN (a backend) over a data set, with a report.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <omp.h>
 #include <spdlog/spdlog.h>
 
@@ -34,12 +35,20 @@ nlohmann::json evaluate(const format::NetworkFile &net, const std::string &label
   parse_precision(o.precision);  // fail on a bad flag before any work
 
   // QCFS layers are exact only from T = L on (Bu et al., 2022); say so once per run.
-  for (const auto &n : net.graph.nodes())
-    if (n.kind == ir::OpKind::IF && n.floats.count("qcfs_levels") && checkpoints.front() < n.floats.at("qcfs_levels"))
+  {
+    std::vector<std::string> short_layers;
+    double levels = 0;
+    for (const auto &n : net.graph.nodes())
+      if (n.kind == ir::OpKind::IF && n.floats.count("qcfs_levels") && checkpoints.front() < n.floats.at("qcfs_levels")) {
+        short_layers.push_back(n.name);
+        levels = std::max(levels, n.floats.at("qcfs_levels"));
+      }
+    if (!short_layers.empty())
       if (auto log = spdlog::get("driver"))
-        log->warn("'{}' is a QCFS activation trained with L = {} levels; at T = {} < L the spiking network does not "
-                  "reach the quantized ANN's accuracy",
-                  n.name, n.floats.at("qcfs_levels"), checkpoints.front());
+        log->warn("{} QCFS population(s) ({}) were trained with up to L = {} levels; at T = {} < L the spiking "
+                  "network does not reach the quantized ANN's accuracy",
+                  short_layers.size(), fmt::join(short_layers, ", "), levels, checkpoints.front());
+  }
   auto data = open_data_for(net, label, o.data, o.split, o.limit);
   const ir::Shape shape = net.graph.value(net.graph.input()).shape;
   CompileOptions compile_opts;

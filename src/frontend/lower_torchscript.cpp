@@ -188,20 +188,27 @@ private:
 
   // QCFS (Bu et al., ICLR 2022): x / lam -> clamp(0, 1) -> * L -> + shift -> floor -> / L -> * lam, or with
   // round for + 0.5 and floor (the straight-through form freezes to this in eval mode). It is exactly an IF
-  // neuron with threshold lam and v(0) = shift thresholds at T = L (docs/conversion.md). Returns false if
-  // the chain starting at `n` is not that pattern.
+  // neuron with threshold lam and v(0) = shift thresholds at T = L (docs/conversion.md). Freezing usually
+  // folds "/ lam" into the conv or linear layer before it; then the chain starts at the clamp and that
+  // layer's weights are scaled back by lam. Returns false if the chain at `n` is not that pattern.
   bool lower_qcfs(Node *n) {
-    const bool div_first = is(n, "aten::div");
-    auto lam = try_scalar(n, 1);
-    if (!lam || *lam == 0) return false;
-    const double lambda = div_first ? *lam : 1.0 / *lam;
-    Node *clamp = single_user(n);
+    std::vector<Node *> chain;
+    std::optional<double> lam_in;
+    Node *clamp = n;
+    if (is(n, "aten::div") || is(n, "aten::mul")) {
+      const auto c = try_scalar(n, 1);
+      if (!c || *c == 0) return false;
+      lam_in = is(n, "aten::div") ? *c : 1.0 / *c;
+      chain.push_back(n);
+      clamp = single_user(n);
+    }
     if (!is(clamp, "aten::clamp") || try_scalar(clamp, 1) != 0.0 || try_scalar(clamp, 2) != 1.0) return false;
     Node *mul_l = single_user(clamp);
     if (!is(mul_l, "aten::mul")) return false;
     const auto levels = try_scalar(mul_l, 1);
     if (!levels || *levels < 1 || std::floor(*levels) != *levels) return false;
-    std::vector<Node *> chain{n, clamp, mul_l};
+    chain.push_back(clamp);
+    chain.push_back(mul_l);
     Node *next = single_user(mul_l);
     double shift = 0;
     if (is(next, "aten::add") || is(next, "aten::sub")) {
@@ -217,22 +224,35 @@ private:
     Node *div_l = single_user(next);
     if (!is(div_l, "aten::div") || try_scalar(div_l, 1) != *levels) return false;
     Node *mul_lam = single_user(div_l);
-    const auto lam2 = try_scalar(mul_lam, 1);
-    if (!is(mul_lam, "aten::mul") || !lam2 || std::fabs(*lam2 - lambda) > 1e-6 * std::fabs(lambda)) return false;
+    const auto lam = try_scalar(mul_lam, 1);
+    if (!is(mul_lam, "aten::mul") || !lam) return false;
+    if (lam_in && std::fabs(*lam - *lam_in) > 1e-6 * std::fabs(*lam)) return false;
     chain.push_back(div_l);
     chain.push_back(mul_lam);
-    if (!(lambda > 0)) throw unsupported(n, fmt::format("is a QCFS activation with threshold {}; it must be positive", lambda));
+    if (!(*lam > 0)) throw unsupported(n, fmt::format("is a QCFS activation with threshold {}; it must be positive", *lam));
     if (shift < 0 || shift >= 1)
       throw unsupported(n, fmt::format("is a QCFS activation with shift {}; it must be in [0, 1)", shift));
+    const int x = tensor_in(n, 0);
+    if (!lam_in) {
+      // "/ lam" was folded into the producer: scale it back so that the neuron sees x, not x / lam.
+      const int producer = graph_.value(x).producer;
+      auto &p = graph_.nodes().at(static_cast<size_t>(producer));
+      if ((p.kind != ir::OpKind::Conv2d && p.kind != ir::OpKind::Linear) || n->input(0)->uses().size() != 1 ||
+          !graph_.consumers(x).empty())
+        throw unsupported(n, "is a QCFS activation whose division by its threshold was folded into something other "
+                             "than the conv2d or linear layer before it");
+      for (auto *t : {&p.tensors.at("weight"), &p.tensors.at("bias")})
+        for (auto &w : t->data) w = static_cast<float>(static_cast<double>(w) * *lam);
+    }
     ir::Node node;
     node.kind = ir::OpKind::Relu;
-    node.inputs = {tensor_in(n, 0)};
-    node.floats["bound"] = lambda;
+    node.inputs = {x};
+    node.floats["bound"] = *lam;
     node.floats["v0"] = shift;
     node.floats["qcfs_levels"] = *levels;
     node.name = node_name(n);
     node.source = where(n);
-    const int idx = graph_.add_node(std::move(node), shape_of(tensor_in(n, 0)));
+    const int idx = graph_.add_node(std::move(node), shape_of(x));
     const int v = graph_.nodes()[static_cast<size_t>(idx)].output;
     graph_.value(v).name = mul_lam->output(0)->debugName();
     set_tensor(mul_lam, v);
@@ -573,7 +593,8 @@ private:
       if (kind == "aten::relu_") check_inplace(n);
       return bounded_relu(n, std::nullopt);
     }
-    if ((kind == "aten::div" || kind == "aten::mul") && get(n->input(0)).kind == Meta::Kind::Tensor && lower_qcfs(n))
+    if ((kind == "aten::div" || kind == "aten::mul" || kind == "aten::clamp") &&
+        get(n->input(0)).kind == Meta::Kind::Tensor && lower_qcfs(n))
       return;
     // Clipped activations with a lower bound of 0 become IF neurons whose threshold is the upper bound
     // (docs/conversion.md); anything that can output negative values has no spiking mapping.
