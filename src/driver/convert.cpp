@@ -109,9 +109,11 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   info.std = pre.std;
 
   int64_t neurons = 0, populations = 0, params = 0;
+  size_t fixed = 0;
   for (const auto &n : net.graph.nodes()) {
     if (n.kind == ir::OpKind::IF) {
       ++populations;
+      fixed += n.floats.count("threshold_fixed");
       neurons += ir::numel(net.graph.value(n.output).shape);
     }
     if (ir::is_synaptic(n.kind)) params += static_cast<int64_t>(n.attr_tensor("weight").data.size() + n.attr_tensor("bias").data.size());
@@ -121,9 +123,13 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
     std::string &t = *summary_text;
     t = fmt::format("  input            [{}] ({} data: {})\n", fmt::join(shape, ", "), data->format(), data->description());
     t += fmt::format("  IF populations   {} ({} neurons), {} parameters\n", populations, neurons, params);
-    t += fmt::format("  calibration      {} {} per {} over {} samples ({:.1f}s)\n", cal_opts.method,
-                     cal_opts.method == "max" ? std::string("") : fmt::format("p{}", cal_opts.percentile),
-                     o.threshold_scope, summary.samples, summary.seconds);
+    if (fixed < populations)
+      t += fmt::format("  calibration      {} {} per {} over {} samples ({:.1f}s)\n", cal_opts.method,
+                       cal_opts.method == "max" ? std::string("") : fmt::format("p{}", cal_opts.percentile),
+                       o.threshold_scope, summary.samples, summary.seconds);
+    if (fixed > 0)
+      t += fmt::format("  fixed thresholds {} of {} populations (clipped or QCFS activations: threshold = bound)\n",
+                       fixed, populations);
     if (o.bias_correction > 0)
       t += fmt::format("  bias correction  {} populations for T={} from {} samples\n", corrected, o.bias_correction,
                        info.bias_correction_samples);
