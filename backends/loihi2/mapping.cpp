@@ -373,6 +373,32 @@ private:
 
   int source_depth(int src) const { return src >= 0 ? net_.populations[static_cast<size_t>(src)].depth : 0; }
 
+  // The source whose Dense output first arrives at step depth + 1, when a population `depth` hops from the
+  // input first receives spikes: the input's bias unit for depth <= 1, else a chain of one-neuron relays that
+  // fire at every step from step k + 1 on. Without it a deep population would integrate its bias alone for
+  // depth - 1 steps before any input arrives, a transient the CPU backend does not have.
+  int bias_relay(int depth, const ir::Node &n) {
+    int src = kBiasUnit;
+    for (int k = 1; k < depth; ++k) {
+      if (static_cast<int>(relays_.size()) < k) {
+        Population r;
+        r.name = fmt::format("bias_relay.{}", k);
+        r.shape = {1};
+        r.neurons = 1;
+        r.depth = k;
+        r.du = r.dv = Limits::kDecayUnity - 1;
+        r.vth = 0;  // fires whenever its one input arrives
+        r.bias_mant.assign(1, 0);
+        r.bias_exp.assign(1, 0);
+        r.hops.push_back(make_hop(src, {{{0, 1.0}}}, 2.0, 1.0, n));
+        net_.populations.push_back(std::move(r));
+        relays_.push_back(static_cast<int>(net_.populations.size()) - 1);
+      }
+      src = relays_[static_cast<size_t>(k - 1)];
+    }
+    return src;
+  }
+
   int add_population(const ir::Node &n, const std::string &name, const Expr &e, const ir::Shape &shape, double v0) {
     Split s = split_rows(e);
     Population p;
@@ -396,6 +422,7 @@ private:
       p.dv = Limits::kDecayUnity - 1;
       p.vth = static_cast<int64_t>(scale);
       p.u0 = std::llround(v0 * v_unit);
+      const int bias_source = bias_relay(p.depth, n);  // may add relay populations: before `self` is known
       const int self = static_cast<int>(net_.populations.size());
       std::vector<std::vector<std::pair<int32_t, double>>> diag(static_cast<size_t>(p.neurons));
       for (int64_t k = 0; k < p.neurons; ++k) diag[static_cast<size_t>(k)] = {{static_cast<int32_t>(k), -1.0}};
@@ -404,7 +431,7 @@ private:
         std::vector<std::vector<std::pair<int32_t, double>>> bias(1);
         for (size_t k = 0; k < e.constant.size(); ++k)
           if (e.constant[k] != 0.0) bias[0].push_back({static_cast<int32_t>(k), e.constant[k]});
-        p.hops.push_back(make_hop(kBiasUnit, bias, scale, bias_bound, n));
+        p.hops.push_back(make_hop(bias_source, bias, scale, bias_bound, n));
         p.depth = std::max(p.depth, 1);
       }
     } else {
@@ -523,6 +550,7 @@ private:
   MappingOptions opts_;
   Network net_;
   std::vector<ValueState> states_;
+  std::vector<int> relays_;  // bias relay populations by depth - 1
 };
 
 } // namespace

@@ -162,23 +162,39 @@ TEST(Loihi2Backend, OutOfRangeValuesAreCompileTimeErrors) {
 TEST(Loihi2Backend, MaxPoolBecomesAPooledPopulationWithFeedbackAndRunsAreDeterministic) {
   const auto g = test::spiking_net();
   const auto net = l2::map_network(g);
-  ASSERT_EQ(net.populations.size(), 4u);  // if1, if2.prepool, if2, if3
-  EXPECT_EQ(net.populations[1].name, "if2.prepool");
-  EXPECT_EQ(net.populations[1].neurons, 4 * 4 * 4);
-  EXPECT_EQ(net.populations[2].vth, 0);
-  EXPECT_EQ(net.populations[2].depth, net.populations[1].depth + 1);
+  const auto find = [&](const std::string &name) {
+    for (size_t i = 0; i < net.populations.size(); ++i)
+      if (net.populations[i].name == name) return static_cast<int>(i);
+    ADD_FAILURE() << "no population " << name;
+    return -1;
+  };
+  const int pre = find("if2.prepool"), pooled = find("if2"), deep = find("if3");
+  ASSERT_TRUE(pre >= 0 && pooled >= 0 && deep >= 0);
+  EXPECT_EQ(net.populations[static_cast<size_t>(pre)].neurons, 4 * 4 * 4);
+  EXPECT_EQ(net.populations[static_cast<size_t>(pooled)].vth, 0);
+  EXPECT_EQ(net.populations[static_cast<size_t>(pooled)].depth, net.populations[static_cast<size_t>(pre)].depth + 1);
   // The pre-pool neurons are reset by the pooled population (one threshold per pooled spike, to every
   // neuron of the window), not by their own spikes.
   bool feedback = false;
-  for (const auto &h : net.populations[1].hops) {
-    EXPECT_NE(h.source, 1) << "no self-synapse";
-    if (h.source == 2) {
+  for (const auto &h : net.populations[static_cast<size_t>(pre)].hops) {
+    EXPECT_NE(h.source, pre) << "no self-synapse";
+    if (h.source == pooled) {
       feedback = true;
       EXPECT_EQ(h.weights.size(), 64u);  // 16 pooled neurons x 2x2 windows
-      for (auto w : h.weights) EXPECT_EQ(int64_t{w} << h.weight_exp, -net.populations[1].vth);
+      for (auto w : h.weights) EXPECT_EQ(int64_t{w} << h.weight_exp, -net.populations[static_cast<size_t>(pre)].vth);
     }
   }
   EXPECT_TRUE(feedback);
+  // Biases of a population d hops deep come through a relay that starts firing at step d, in step with its
+  // first input spikes.
+  const auto &p3 = net.populations[static_cast<size_t>(deep)];
+  bool relayed = false;
+  for (const auto &h : p3.hops)
+    if (h.source >= 0 && net.populations[static_cast<size_t>(h.source)].name.rfind("bias_relay.", 0) == 0) {
+      relayed = true;
+      EXPECT_EQ(net.populations[static_cast<size_t>(h.source)].depth, p3.depth - 1);
+    }
+  EXPECT_TRUE(relayed);
   const auto x = test::random_values(5 * 2 * 8 * 8, 7, 0.0f, 1.0f);
   const auto a = run(g, x, 5, {8, 16}, "subtract", -1, 1);
   const auto b = run(g, x, 5, {8, 16}, "subtract", -1, 2);

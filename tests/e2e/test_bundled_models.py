@@ -93,6 +93,29 @@ class BundledModels(unittest.TestCase):
     def test_resnet_small(self):
         self.check_model("resnet_small")
 
+    def check_fixed_threshold_model(self, name, max_gap_t32):
+        # Clipped (ReLU6) and QCFS activations: no calibration, threshold = the bound. The ANN over the full test
+        # set equals the manifest; on the first 1000 images the SNN at T = 32 stays within max_gap_t32.
+        net = os.path.join(self.tmp.name, f"{name}.snn")
+        out = run("convert", os.path.join(ARGS.models, self.manifest["models"][name]["file"]), "--calib", ARGS.data,
+                  "--calib-samples", "200", "-o", net)
+        self.assertIn("fixed thresholds", out)
+        full = os.path.join(self.tmp.name, f"{name}_t1.json")
+        run("eval", net, "--data", ARGS.data, "-T", "1", "--report", full)
+        with open(full) as f:
+            self.assertEqual(json.load(f)["ann_accuracy"], self.manifest["models"][name]["ann_test_accuracy"])
+        part = os.path.join(self.tmp.name, f"{name}_part.json")
+        run("eval", net, "--data", ARGS.data, "-T", "8,32", "--limit", "1000", "--report", part)
+        with open(part) as f:
+            rep = json.load(f)
+        self.assertLessEqual(rep["ann_accuracy"] - rep["snn_accuracy"], max_gap_t32, rep["snn_accuracy"])
+
+    def test_relu6_avgpool_cnn(self):
+        self.check_fixed_threshold_model("relu6_avgpool_cnn", 0.03)
+
+    def test_qcfs_cnn(self):
+        self.check_fixed_threshold_model("qcfs_cnn", 0.01)
+
     def test_eval_report_is_identical_across_thread_counts(self):
         net = os.path.join(self.tmp.name, "det.snn")
         run("convert", os.path.join(ARGS.models, "resnet_small.pt"), "--calib", ARGS.data, "--calib-samples", "500",

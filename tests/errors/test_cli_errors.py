@@ -220,8 +220,10 @@ class CliErrors(unittest.TestCase):
         self.assertEqual(rep["totals"]["populations"], len(pops))
         self.assertEqual(rep["totals"]["neurons"], sum(l["neurons"] for l in pops))
         res = rep["loihi2_resources"]
-        # The mapping's populations: one per IF population, plus one before each max-pool (OR-pooling).
-        mapped = [p for p in res["populations"] if not p["layer"].endswith(".prepool")]
+        # The mapping's populations: one per IF population, plus one before each max-pool and one-neuron bias
+        # relays for deep populations.
+        mapped = [p for p in res["populations"]
+                  if not p["layer"].endswith(".prepool") and not p["layer"].startswith("bias_relay.")]
         self.assertEqual(len(mapped), len(pops))
         self.assertEqual(res["error"], "")
         self.assertTrue(all(p["synapses"] > 0 and p["vth"] >= 0 for p in res["populations"]))
