@@ -53,6 +53,7 @@ public:
     r.samples = n;
     r.classes = classes;
     r.predictions.assign(ncp * static_cast<size_t>(n), 0);
+    for (int c : options.checkpoints) r.steps.push_back(delay + c);
     r.readout.assign(static_cast<size_t>(n * classes), 0.f);
     r.readout_exact.assign(static_cast<size_t>(n * classes), 0);
     if (options.record_trace) r.trace.assign(static_cast<size_t>(n), std::vector<uint64_t>(static_cast<size_t>(words), 0));

@@ -72,6 +72,9 @@ struct RunResult {
   std::vector<int32_t> predictions;  ///< [checkpoint][sample]
   std::vector<uint64_t> spikes;      ///< [checkpoint][layer]: spikes emitted up to that timestep
   std::vector<uint64_t> synops;      ///< [checkpoint]: spike-driven synaptic operations up to that timestep
+  /// [checkpoint]: steps simulated up to it, which spike counts cover; empty means the checkpoint itself
+  /// (loihi2 runs T + D steps for T timesteps, D the hops to the readout).
+  std::vector<int> steps;
   std::vector<float> readout;        ///< [sample][class]: readout current summed over all timesteps
   std::vector<std::vector<uint64_t>> channel_spikes;  ///< [layer][channel] totals over the run, if requested
   /// If requested: per sample, bits of every spike, ordered [timestep][layer][neuron], neurons in

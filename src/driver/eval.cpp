@@ -71,6 +71,7 @@ nlohmann::json evaluate(const format::NetworkFile &net, const std::string &label
   int64_t ann_correct = 0, samples = 0, classes = 0;
   std::vector<int64_t> snn_correct(ncp, 0), agree(ncp, 0);
   std::vector<uint64_t> spikes(ncp * nl, 0), synops(ncp, 0);
+  std::vector<int> steps_run(checkpoints);  // steps the spike counts cover (loihi2: T + D)
   double ann_secs = 0, snn_secs = 0;
   RunOptions run_opts;
   run_opts.checkpoints = checkpoints;
@@ -98,6 +99,7 @@ nlohmann::json evaluate(const format::NetworkFile &net, const std::string &label
       const auto t0 = clock::now();
       const RunResult r = program->run(Batch{x.data(), n, shape}, run_opts);
       snn_secs += std::chrono::duration<double>(clock::now() - t0).count();
+      if (!r.steps.empty()) steps_run = r.steps;
       classes = r.classes;
       for (size_t c = 0; c < ncp; ++c) {
         for (int64_t i = 0; i < n; ++i) {
@@ -136,8 +138,9 @@ nlohmann::json evaluate(const format::NetworkFile &net, const std::string &label
   for (size_t c = 0; c < ncp; ++c) {
     uint64_t s = 0;
     for (size_t l = 0; l < nl; ++l) s += spikes[c * nl + l];
-    const double denom = static_cast<double>(neurons) * checkpoints[c] * static_cast<double>(samples);
+    const double denom = static_cast<double>(neurons) * steps_run[c] * static_cast<double>(samples);
     per_t.push_back(json{{"timesteps", checkpoints[c]},
+                     {"steps", steps_run[c]},
                      {"snn_accuracy", frac(snn_correct[c])},
                      {"agreement_with_ann", model ? json(frac(agree[c])) : json(nullptr)},
                      {"spike_rate", denom > 0 ? static_cast<double>(s) / denom : 0.0},
@@ -153,7 +156,7 @@ nlohmann::json evaluate(const format::NetworkFile &net, const std::string &label
   json layers = json::array();
   for (size_t l = 0; l < nl; ++l) {
     const auto &L = program->layers()[l];
-    const double denom = static_cast<double>(L.neurons) * checkpoints[last] * static_cast<double>(samples);
+    const double denom = static_cast<double>(L.neurons) * steps_run[last] * static_cast<double>(samples);
     layers.push_back(json{{"name", L.name},
                       {"neurons", L.neurons},
                       {"spikes", spikes[last * nl + l]},
@@ -210,7 +213,12 @@ bool eval(const EvalOptions &o) {
     fmt::print("{:>6}  {:>12.4f}  {:>9}  {:>10.4f}  {:>14.4g}\n", r["timesteps"].get<int>(), r["snn_accuracy"].get<double>(),
                has_ann ? fmt::format("{:+.2f} pp", 100.0 * (ann - r["snn_accuracy"].get<double>())) : "-",
                r["spike_rate"].get<double>(), r["synops_per_sample"].get<double>());
-  fmt::print("\nspike rate per layer at T={} (spikes per neuron per timestep)\n", last_t);
+  const int last_steps = per_t.back()["steps"].get<int>();
+  if (last_steps == last_t)
+    fmt::print("\nspike rate per layer at T={} (spikes per neuron per timestep)\n", last_t);
+  else
+    fmt::print("\nspike rate per layer at T={} (spikes per neuron per step, over the {} steps the run takes)\n", last_t,
+               last_steps);
   for (const auto &l : layers)
     fmt::print("  {:<28} {:>8} neurons  {:.4f}\n", l["name"].get<std::string>(), l["neurons"].get<int64_t>(),
                l["spike_rate"].get<double>());
