@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The Loihi 2 rows of the README: both bundled models converted with default settings, run on the loihi2
+# The Loihi 2 rows of the README (they were run with the same commands on the lent GPU machine's CPU, from
+# scripts/gpu_bundle.sh's LibTorch-free build): both bundled models converted with default settings, on the loihi2
 # backend over the full Fashion-MNIST test set at T = 8, 16, 32 (--reset-mode subtract), and on the first
 # 2,000 test images with --reset-mode zero. Writes results/loihi2/.
 set -euo pipefail
