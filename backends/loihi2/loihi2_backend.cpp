@@ -22,8 +22,6 @@
 namespace neurocuda::backends::loihi2 {
 namespace {
 
-constexpr int64_t kIfDu = Limits::kDecayUnity - 1;  // 4095: the current is replaced every step
-constexpr int64_t kIfDv = 0;                        // the voltage does not leak
 
 class Loihi2Program : public Program {
 public:
