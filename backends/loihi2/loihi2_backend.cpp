@@ -22,7 +22,6 @@
 namespace neurocuda::backends::loihi2 {
 namespace {
 
-
 class Loihi2Program : public Program {
 public:
   explicit Loihi2Program(Network net) : net_(std::move(net)) {
