@@ -1,20 +1,35 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Throughput benchmark (not a test): images per second at T=32 for the SNN on each backend and
-precision, next to the LibTorch ANN forward on the same samples, batch and threads, measured in
-one run on this machine.
+precision, next to the LibTorch ANN forward on the same samples, batch and threads, with the peak
+memory of each run; and calibration time against one ANN pass over the calibration set. All
+measured in one run on this machine.
 
 Usage: tests/bench/bench_throughput.py [--tool build/tools/neurocuda/neurocuda] [--samples 2000] [--T 32]
 """
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def run_measured(cmd):
+    """Runs cmd; returns (stdout, peak resident memory of that process in MB, from wait4's rusage)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if p.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed: {err.read()}")
+        return out.read(), usage.ru_maxrss / 1024.0
 
 
 def main():
@@ -28,30 +43,43 @@ def main():
     args = ap.parse_args()
     backends = ["cpu"]
     tmp = tempfile.mkdtemp(prefix="neurocuda_bench_")
-    rows = []
+    rows, calib = [], []
     for model in ("vgg_small", "resnet_small"):
         net = os.path.join(tmp, model + ".snn")
-        subprocess.run([args.tool, "convert", os.path.join(ROOT, "models", model + ".pt"), "--calib", args.data, "-o", net,
-                        "--threads", str(args.threads)], check=True, capture_output=True)
+        out, _ = run_measured([args.tool, "convert", os.path.join(ROOT, "models", model + ".pt"), "--calib", args.data,
+                               "-o", net, "--threads", str(args.threads)])
+        m = re.search(r"calibration .* over (\d+) samples \(([0-9.]+)s\)", out)
+        # One ANN pass over the same calibration samples (training split, first N), same threads.
+        rep = os.path.join(tmp, f"{model}_annpass.json")
+        run_measured([args.tool, "eval", net, "--data", args.data, "--split", "train", "--limit", m.group(1), "-T", "1",
+                      "--threads", str(args.threads), "--report", rep])
+        with open(rep) as f:
+            ann_pass = json.load(f)["timing"]["ann_seconds"]
+        calib.append((model, int(m.group(1)), float(m.group(2)), ann_pass))
         cuda = subprocess.run([args.tool, "eval", net, "--data", args.data, "--limit", "1", "-T", "1", "--backend", "cuda",
                                "--skip-ann"], capture_output=True, text=True)
         runs = [("cpu", "fp32"), ("cpu", "int8")] + ([("cuda", "fp32"), ("cuda", "int8")] if cuda.returncode == 0 else [])
         for backend, precision in runs:
             rep = os.path.join(tmp, f"{model}_{backend}_{precision}.json")
-            subprocess.run([args.tool, "eval", net, "--data", args.data, "--limit", str(args.samples), "-T", str(args.T),
-                            "--backend", backend, "--precision", precision, "--batch", str(args.batch),
-                            "--threads", str(args.threads), "--report", rep], check=True, capture_output=True)
+            _, peak = run_measured([args.tool, "eval", net, "--data", args.data, "--limit", str(args.samples), "-T",
+                                    str(args.T), "--backend", backend, "--precision", precision, "--batch",
+                                    str(args.batch), "--threads", str(args.threads), "--report", rep])
             with open(rep) as f:
                 r = json.load(f)
             t = r["timing"]
             rows.append((model, backend, precision, t["snn_images_per_second"], t["ann_images_per_second"],
-                         r["spike_rate"], r["synops_per_sample"] * t["snn_images_per_second"], t["threads"]))
+                         r["spike_rate"], r["synops_per_sample"] * t["snn_images_per_second"], t["threads"], peak))
     print(f"T={args.T}, {args.samples} Fashion-MNIST test images, batch {args.batch}; ANN = LibTorch forward, same samples and threads")
-    print(f"{'model':<13} {'backend':<7} {'mode':<5} {'SNN img/s':>10} {'ANN img/s':>10} {'SNN/ANN time':>13} {'spike rate':>10} {'SynOps/s':>10} threads")
-    for m, b, p, snn, ann, rate, sops, th in rows:
-        print(f"{m:<13} {b:<7} {p:<5} {snn:>10.1f} {ann:>10.1f} {ann / snn:>12.1f}x {rate:>10.4f} {sops:>10.3g} {th}")
+    print(f"{'model':<13} {'backend':<7} {'mode':<5} {'SNN img/s':>10} {'ANN img/s':>10} {'SNN/ANN time':>13} {'spike rate':>10} {'SynOps/s':>10} threads {'peak MB':>8}")
+    for m, b, p, snn, ann, rate, sops, th, peak in rows:
+        print(f"{m:<13} {b:<7} {p:<5} {snn:>10.1f} {ann:>10.1f} {ann / snn:>12.1f}x {rate:>10.4f} {sops:>10.3g} {th:>7} {peak:>8.0f}")
     if not any(b == "cuda" for _, b, *_ in rows):
         print("(no CUDA backend or GPU here: CUDA rows omitted)")
+    print()
+    print("calibration (convert) against one LibTorch ANN pass over the same calibration samples")
+    print(f"{'model':<13} {'samples':>8} {'calibration s':>14} {'ANN pass s':>11} {'ratio':>7}")
+    for m, n, cal, ann in calib:
+        print(f"{m:<13} {n:>8} {cal:>14.2f} {ann:>11.2f} {cal / ann:>6.2f}x")
 
 
 if __name__ == "__main__":
