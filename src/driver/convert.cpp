@@ -109,11 +109,11 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   info.std = pre.std;
 
   int64_t neurons = 0, populations = 0, params = 0;
-  size_t fixed = 0;
+  int64_t fixed = 0;
   for (const auto &n : net.graph.nodes()) {
     if (n.kind == ir::OpKind::IF) {
       ++populations;
-      fixed += n.floats.count("threshold_fixed");
+      fixed += static_cast<int64_t>(n.floats.count("threshold_fixed"));
       neurons += ir::numel(net.graph.value(n.output).shape);
     }
     if (ir::is_synaptic(n.kind)) params += static_cast<int64_t>(n.attr_tensor("weight").data.size() + n.attr_tensor("bias").data.size());
