@@ -134,26 +134,6 @@ Expr linear(const ir::Node &n, const Expr &in) {
   return out;
 }
 
-// Window [y0, y1) x [x0, x1) (clipped to the input) and divisor of one average-pool output, as the CPU backend.
-void avg_window(const ir::Node &n, const Dims &a, const Dims &b, int64_t oy, int64_t ox, int64_t &y0, int64_t &y1,
-                int64_t &x0, int64_t &x1, int64_t &divisor) {
-  if (n.kind == OpKind::AdaptiveAvgPool2d) {
-    y0 = oy * a.h / b.h, y1 = ((oy + 1) * a.h + b.h - 1) / b.h;
-    x0 = ox * a.w / b.w, x1 = ((ox + 1) * a.w + b.w - 1) / b.w;
-    divisor = (y1 - y0) * (x1 - x0);
-    return;
-  }
-  const auto &k = n.attr_ints("kernel"), &s = n.attr_ints("stride"), &p = n.attr_ints("padding");
-  y0 = oy * s[0] - p[0], x0 = ox * s[1] - p[1];
-  y1 = y0 + k[0], x1 = x0 + k[1];
-  const int64_t padded = (std::min(y1, a.h + p[0]) - y0) * (std::min(x1, a.w + p[1]) - x0);
-  y0 = std::max<int64_t>(y0, 0), x0 = std::max<int64_t>(x0, 0);
-  y1 = std::min(y1, a.h), x1 = std::min(x1, a.w);
-  const int64_t inside = (y1 - y0) * (x1 - x0);
-  const int64_t override = n.attr_ints("divisor_override").at(0);
-  divisor = override ? override : (n.attr_ints("count_include_pad").at(0) ? padded : inside);
-}
-
 Expr avg_pool(const ir::Node &n, const Expr &in, const ir::Shape &is, const ir::Shape &os) {
   const Dims a = dims(is), b = dims(os);
   Expr out;
@@ -162,18 +142,18 @@ Expr avg_pool(const ir::Node &n, const Expr &in, const ir::Shape &is, const ir::
   for (int64_t c = 0; c < b.c; ++c)
     for (int64_t oy = 0; oy < b.h; ++oy)
       for (int64_t ox = 0; ox < b.w; ++ox) {
-        int64_t y0, y1, x0, x1, divisor;
-        avg_window(n, a, b, oy, ox, y0, y1, x0, x1, divisor);
+        const auto w = ir::avg_pool_window(n, is, os, oy, ox);
+        const double divisor = static_cast<double>(w.divisor);
         const size_t k = static_cast<size_t>((c * b.h + oy) * b.w + ox);
         double cst = 0;
-        for (int64_t y = y0; y < y1; ++y)
-          for (int64_t x = x0; x < x1; ++x) {
+        for (int64_t y = w.y0; y < w.y1; ++y)
+          for (int64_t x = w.x0; x < w.x1; ++x) {
             const size_t src = static_cast<size_t>((c * a.h + y) * a.w + x);
-            add_scaled(out.rows[k], in.rows[src], 1.0 / static_cast<double>(divisor));
+            add_scaled(out.rows[k], in.rows[src], 1.0 / divisor);
             cst += in.constant[src];
           }
         merge(out.rows[k]);
-        out.constant[k] = cst / static_cast<double>(divisor);
+        out.constant[k] = cst / divisor;
       }
   return out;
 }

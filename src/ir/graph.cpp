@@ -214,6 +214,24 @@ std::vector<std::vector<float>> add_coefficients(const Node &n, int64_t channels
   return out;
 }
 
+PoolWindow avg_pool_window(const Node &n, const Shape &in, const Shape &out, int64_t oy, int64_t ox) {
+  PoolWindow w{};
+  if (n.kind == OpKind::AdaptiveAvgPool2d) {
+    w.y0 = oy * in[1] / out[1], w.y1 = ((oy + 1) * in[1] + out[1] - 1) / out[1];
+    w.x0 = ox * in[2] / out[2], w.x1 = ((ox + 1) * in[2] + out[2] - 1) / out[2];
+    w.divisor = (w.y1 - w.y0) * (w.x1 - w.x0);
+    return w;
+  }
+  const auto &k = n.attr_ints("kernel"), &s = n.attr_ints("stride"), &p = n.attr_ints("padding");
+  const int64_t y0 = oy * s[0] - p[0], x0 = ox * s[1] - p[1];
+  const int64_t yend = std::min(y0 + k[0], in[1] + p[0]), xend = std::min(x0 + k[1], in[2] + p[1]);
+  w.y0 = std::max<int64_t>(y0, 0), w.x0 = std::max<int64_t>(x0, 0);
+  w.y1 = std::min(yend, in[1]), w.x1 = std::min(xend, in[2]);
+  const int64_t over = n.attr_ints("divisor_override").at(0);
+  w.divisor = over ? over : (n.attr_ints("count_include_pad").at(0) ? (yend - y0) * (xend - x0) : (w.y1 - w.y0) * (w.x1 - w.x0));
+  return w;
+}
+
 std::string dump(const Graph &g) {
   std::string out = fmt::format("graph(%{} : {}) -> %{}\n", g.input(), shape_str(g.value(g.input()).shape), g.output());
   for (const auto &n : g.nodes()) {

@@ -26,22 +26,8 @@ int bits_for(double bound) { return bound < 1 ? 1 : static_cast<int>(std::ceil(s
 std::vector<int64_t> pool_divisors(const ir::Node &n, const ir::Shape &in, const ir::Shape &out) {
   std::vector<int64_t> div(static_cast<size_t>(out[1] * out[2]));
   for (int64_t oy = 0; oy < out[1]; ++oy)
-    for (int64_t ox = 0; ox < out[2]; ++ox) {
-      int64_t d = 0;
-      if (n.kind == ir::OpKind::AdaptiveAvgPool2d) {
-        const int64_t y0 = oy * in[1] / out[1], y1 = ((oy + 1) * in[1] + out[1] - 1) / out[1];
-        const int64_t x0 = ox * in[2] / out[2], x1 = ((ox + 1) * in[2] + out[2] - 1) / out[2];
-        d = (y1 - y0) * (x1 - x0);
-      } else {
-        const auto &k = n.attr_ints("kernel"), &s = n.attr_ints("stride"), &p = n.attr_ints("padding");
-        const int64_t y0 = oy * s[0] - p[0], x0 = ox * s[1] - p[1];
-        const int64_t yend = std::min(y0 + k[0], in[1] + p[0]), xend = std::min(x0 + k[1], in[2] + p[1]);
-        const int64_t inside = (std::min(yend, in[1]) - std::max<int64_t>(y0, 0)) * (std::min(xend, in[2]) - std::max<int64_t>(x0, 0));
-        const int64_t over = n.attr_ints("divisor_override")[0];
-        d = over ? over : (n.attr_ints("count_include_pad")[0] ? (yend - y0) * (xend - x0) : inside);
-      }
-      div[static_cast<size_t>(oy * out[2] + ox)] = d;
-    }
+    for (int64_t ox = 0; ox < out[2]; ++ox)
+      div[static_cast<size_t>(oy * out[2] + ox)] = ir::avg_pool_window(n, in, out, oy, ox).divisor;
   return div;
 }
 

@@ -66,7 +66,9 @@ TEST_P(Lowering, ConvFormsMatchTorch) {
   EXPECT_EQ(count(g, ir::OpKind::Add), 1u);
   EXPECT_EQ(count(g, ir::OpKind::Flatten), 1u);
   for (const auto &n : g.nodes())
-    if (n.kind == ir::OpKind::Conv2d && n.attr_ints("groups")[0] == 2) EXPECT_EQ(n.attr_ints("dilation"), (std::vector<int64_t>{2, 2}));
+    if (n.kind == ir::OpKind::Conv2d && n.attr_ints("groups")[0] == 2) {
+      EXPECT_EQ(n.attr_ints("dilation"), (std::vector<int64_t>{2, 2}));
+    }
 }
 
 TEST_P(Lowering, LinearFormsAddmmMatmulReshapeDropout) {
@@ -133,7 +135,9 @@ TEST_P(Lowering, NegativeOutputsHaveNoSpikingMapping) {
     EXPECT_NE(msg.find("negative outputs"), std::string::npos) << msg;
     // A traced graph records only the innermost Python frame, which for F.hardtanh is torch's own
     // functional.py; the scripted graph keeps the user's call site.
-    if (GetParam() == std::string("script")) EXPECT_NE(msg.find("make_test_models.py:"), std::string::npos) << msg;
+    if (GetParam() == std::string("script")) {
+      EXPECT_NE(msg.find("make_test_models.py:"), std::string::npos) << msg;
+    }
   }
 }
 

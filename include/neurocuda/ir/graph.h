@@ -109,4 +109,12 @@ std::vector<bool> time_invariant_values(const Graph &graph);
 /// The per-channel coefficients of each input of an add node (`coeffN`), 1 where none is set.
 std::vector<std::vector<float>> add_coefficients(const Node &node, int64_t channels);
 
+/// One output position of an average pool (avg_pool2d or adaptive_avg_pool2d, PyTorch's rules): the input
+/// rows [y0, y1) and columns [x0, x1) it covers, clipped to the input, and the divisor of their sum.
+struct PoolWindow {
+  int64_t y0, y1, x0, x1, divisor;
+};
+/// The window of output (oy, ox) of average-pool `node` from input `in` to output `out` ([C, H, W]).
+PoolWindow avg_pool_window(const Node &node, const Shape &in, const Shape &out, int64_t oy, int64_t ox);
+
 } // namespace neurocuda::ir
