@@ -85,8 +85,7 @@ public:
         s.layer = static_cast<int>(layers_.size());
         layers_.push_back({n.name, ir::numel(g.value(n.output).shape), g.value(n.output).shape.at(0),
                            static_cast<int>(steps_.size())});
-        auto it = n.floats.find("v0");
-        if (it != n.floats.end()) s.v0 = static_cast<float>(it->second);
+        s.v0 = static_cast<float>(ir::if_v0(n));
       }
       if (n.kind == OpKind::Relu && n.floats.count("bound")) s.bound = static_cast<float>(n.floats.at("bound"));
       steps_.push_back(std::move(s));

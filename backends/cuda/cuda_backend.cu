@@ -595,7 +595,7 @@ std::unique_ptr<Program> compile_fp32(const ir::Graph &g) {
       break;
     case OpKind::IF:
       s.threshold.assign(channels, 1.0f);
-      s.v0.assign(channels, n.floats.count("v0") ? static_cast<float>(n.floats.at("v0")) : snn::kDefaultV0);
+      s.v0.assign(channels, static_cast<float>(ir::if_v0(n)));
       break;
     case OpKind::Add:
       for (const auto &c : ir::add_coefficients(n, static_cast<int64_t>(channels))) s.coeff.insert(s.coeff.end(), c.begin(), c.end());

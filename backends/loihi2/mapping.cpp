@@ -15,7 +15,6 @@
 
 #include "loihi2/limits.h"
 #include "neurocuda/error.h"
-#include "neurocuda/snn/neuron.h"
 
 namespace neurocuda::backends::loihi2 {
 namespace {
@@ -105,11 +104,6 @@ Expr conv(const ir::Node &n, const Expr &in, const ir::Shape &is, const ir::Shap
         out.constant[k] = c;
       }
   return out;
-}
-
-double v0_of(const ir::Node &if_node) {
-  const auto it = if_node.floats.find("v0");
-  return it != if_node.floats.end() ? it->second : static_cast<double>(snn::kDefaultV0);
 }
 
 Expr linear(const ir::Node &n, const Expr &in) {
@@ -442,7 +436,7 @@ private:
     auto &st = states_[static_cast<size_t>(n.output)];
     st.kind = ValueState::OrPool;
     st.pool = &n;
-    st.pre_pool = add_population(n, if_node.name + ".prepool", in, g_.value(n.inputs[0]).shape, v0_of(if_node));
+    st.pre_pool = add_population(n, if_node.name + ".prepool", in, g_.value(n.inputs[0]).shape, ir::if_v0(if_node));
     states_[static_cast<size_t>(n.inputs[0])] = ValueState{};
   }
 
@@ -453,7 +447,7 @@ private:
     if (st.kind == ValueState::OrPool) {
       id = or_pool(n, *st.pool, st.pre_pool);
     } else {
-      id = add_population(n, n.name, linear_input(n), shape, v0_of(n));
+      id = add_population(n, n.name, linear_input(n), shape, ir::if_v0(n));
     }
     net_.populations[static_cast<size_t>(id)].ir_node = static_cast<int>(&n - g_.nodes().data());
     auto &out = states_[static_cast<size_t>(n.output)];

@@ -87,7 +87,7 @@ void inspect(const InspectOptions &o) {
       const int64_t k = ir::numel(shape);
       neurons += k;
       l["neurons"] = k;
-      l["v0"] = n.floats.count("v0") ? n.floats.at("v0") : 0.5;
+      l["v0"] = ir::if_v0(n);
       if (n.has_tensor("calibrated_threshold")) {
         const auto [lo, hi] = range_of(n.attr_tensor("calibrated_threshold").data);
         l["calibrated_threshold_range"] = {lo, hi};

@@ -12,7 +12,6 @@
 #include "hdf5_writer.h"
 #include "neurocuda/error.h"
 #include "neurocuda/format/atomic_file.h"
-#include "neurocuda/snn/neuron.h"
 
 namespace neurocuda::exporters {
 namespace {
@@ -144,13 +143,12 @@ private:
       return;
     }
     case OpKind::IF: {
-      const double v0 = n.floats.count("v0") ? n.floats.at("v0") : static_cast<double>(snn::kDefaultV0);
       const auto name = unique(n.name);
       if (or_pool_inputs_.count(n.inputs[0])) {
         // Fires when any neuron of the window fired: input >= 1 > 0.5, reset to zero, no other input.
         write_if(name, os, 0.5, 0.0, 0.0, "zero");
       } else {
-        write_if(name, os, 1.0, 0.0, v0, "subtract");
+        write_if(name, os, 1.0, 0.0, ir::if_v0(n), "subtract");
       }
       connect(n.inputs[0], name);
       out = {name};
@@ -164,9 +162,8 @@ private:
       if (d.at(0) != 1 || d.at(1) != 1) fail(n, "dilated pooling has no NIR equivalent");
       if (n.attr_ints("ceil_mode").at(0)) fail(n, "ceil_mode pooling has no NIR equivalent");
       const auto &if_node = g_.nodes()[static_cast<size_t>(consumers[0])];
-      const double v0 = if_node.floats.count("v0") ? if_node.floats.at("v0") : static_cast<double>(snn::kDefaultV0);
       const auto pre = unique(if_node.name + ".prepool");
-      write_if(pre, g_.value(n.inputs[0]).shape, 1.0, 0.0, v0, "subtract");
+      write_if(pre, g_.value(n.inputs[0]).shape, 1.0, 0.0, ir::if_v0(if_node), "subtract");
       connect(n.inputs[0], pre);
       const auto pool = unique(n.name + ".sumpool");
       add_node(pool, "SumPool2d");

@@ -9,6 +9,7 @@
 #include <array>
 
 #include "neurocuda/error.h"
+#include "neurocuda/snn/neuron.h"
 
 namespace neurocuda::ir {
 namespace {
@@ -212,6 +213,11 @@ std::vector<std::vector<float>> add_coefficients(const Node &n, int64_t channels
     out.push_back(n.has_tensor(key) ? n.attr_tensor(key).data : std::vector<float>(static_cast<size_t>(channels), 1.0f));
   }
   return out;
+}
+
+double if_v0(const Node &n) {
+  const auto it = n.floats.find("v0");
+  return it != n.floats.end() ? it->second : static_cast<double>(snn::kDefaultV0);
 }
 
 PoolWindow avg_pool_window(const Node &n, const Shape &in, const Shape &out, int64_t oy, int64_t ox) {

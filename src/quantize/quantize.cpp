@@ -122,7 +122,7 @@ QGraph quantize(const ir::Graph &g, int weight_bits) {
     }
     case ir::OpKind::IF: {
       const auto &ui = in_unit(0);
-      const double v0 = n.floats.count("v0") ? n.floats.at("v0") : 0.5;
+      const double v0 = ir::if_v0(n);
       qn.threshold.resize(ui.size());
       qn.v0.resize(ui.size());
       for (size_t c = 0; c < ui.size(); ++c) {

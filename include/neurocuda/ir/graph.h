@@ -109,6 +109,9 @@ std::vector<bool> time_invariant_values(const Graph &graph);
 /// The per-channel coefficients of each input of an add node (`coeffN`), 1 where none is set.
 std::vector<std::vector<float>> add_coefficients(const Node &node, int64_t channels);
 
+/// The initial potential of IF node `node` in thresholds: its `v0`, else snn::kDefaultV0.
+double if_v0(const Node &node);
+
 /// One output position of an average pool (avg_pool2d or adaptive_avg_pool2d, PyTorch's rules): the input
 /// rows [y0, y1) and columns [x0, x1) it covers, clipped to the input, and the divisor of their sum.
 struct PoolWindow {
