@@ -250,23 +250,15 @@ private:
     node.floats["bound"] = *lam;
     node.floats["v0"] = shift;
     node.floats["qcfs_levels"] = *levels;
-    node.name = node_name(n);
-    node.source = where(n);
-    const int idx = graph_.add_node(std::move(node), shape_of(x));
-    const int v = graph_.nodes()[static_cast<size_t>(idx)].output;
-    graph_.value(v).name = mul_lam->output(0)->debugName();
-    set_tensor(mul_lam, v);
+    emit(n, std::move(node), mul_lam);
     for (Node *c : chain) absorbed_.insert(c);
     return true;
   }
 
   // A scalar argument (int or double constant), or nullopt for None.
   std::optional<double> scalar_in(Node *n, size_t i) {
-    Meta m = get(n->input(i));
-    if (m.kind == Meta::Kind::None) return std::nullopt;
-    if (m.kind == Meta::Kind::Double) return m.d;
-    if (m.kind == Meta::Kind::Int && !m.is_batch) return static_cast<double>(m.i);
-    if (m.kind == Meta::Kind::Const && m.constant.numel() == 1) return m.constant.item<double>();
+    if (get(n->input(i)).kind == Meta::Kind::None) return std::nullopt;
+    if (auto v = try_scalar(n, i)) return v;
     throw unsupported(n, fmt::format("needs a constant number as argument {}", i));
   }
 
@@ -340,7 +332,10 @@ private:
     env_[n->output(0)] = m;
   }
 
-  void emit(Node *n, ir::Node node) {
+  // Appends `node`, named and located after TorchScript node `n`; its value stands for `out`'s output
+  // (by default n itself; a pattern lowered as a whole ends at another node).
+  void emit(Node *n, ir::Node node, Node *out = nullptr) {
+    if (!out) out = n;
     node.name = node_name(n);
     node.source = where(n);
     ir::Shape shape;
@@ -350,9 +345,9 @@ private:
       throw UserError(fmt::format("{} (the data's per-sample shape is [{}])", e.what(), fmt::join(input_shape_, ", ")));
     }
     const int idx = graph_.add_node(std::move(node), shape);
-    const int out = graph_.nodes()[static_cast<size_t>(idx)].output;
-    graph_.value(out).name = n->output(0)->debugName();
-    set_tensor(n, out);
+    const int value = graph_.nodes()[static_cast<size_t>(idx)].output;
+    graph_.value(value).name = out->output(0)->debugName();
+    set_tensor(out, value);
   }
 
   const ir::Shape &shape_of(int v) const { return graph_.value(v).shape; }
