@@ -36,15 +36,17 @@ struct LifParams {
 /// One timestep of the bit-accurate CUBA LIF: updates u and v with input a_in; returns the spike.
 /// u <- trunc0(u (4096 - (du + 1)) / 4096) + (a_in << 6), wrapped once into 24 bits;
 /// v <- clip(trunc0(v (4096 - dv) / 4096) + u + (bias_mant << bias_exp), +-(2^23 - 1));
-/// spike if v > vth << 6, then v = 0 (u is not reset).
-inline bool lif_step(int64_t &u, int64_t &v, int64_t a_in, const LifParams &p) {
+/// spike if v > vth << 6, then v = 0 (u is not reset). `wrapped`, if given, says whether u wrapped.
+inline bool lif_step(int64_t &u, int64_t &v, int64_t a_in, const LifParams &p, bool *wrapped = nullptr) {
   constexpr int64_t kLimit = int64_t{1} << (Limits::kStateBits - 1);  // 2^23
   const auto trunc0_div4096 = [](int64_t x) {  // division by 2^12 rounding toward zero
     return x >= 0 ? (x >> Limits::kDecayBits) : -((-x) >> Limits::kDecayBits);
   };
   u = trunc0_div4096(u * (Limits::kDecayUnity - (p.du + 1))) + a_in * (int64_t{1} << Limits::kActivationShift);
+  const bool wrap = u > kLimit || u <= -kLimit;
   if (u > kLimit) u -= 2 * kLimit;
   else if (u <= -kLimit) u += 2 * kLimit;
+  if (wrapped) *wrapped = wrap;
   v = trunc0_div4096(v * (Limits::kDecayUnity - p.dv)) + u + p.bias_mant * (int64_t{1} << p.bias_exp);
   v = std::clamp(v, -(kLimit - 1), kLimit - 1);
   const bool spike = v > (p.vth << Limits::kThresholdShift);

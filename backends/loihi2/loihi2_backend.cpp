@@ -112,7 +112,7 @@ private:
   };
   struct State {
     std::vector<PopState> pops;
-    std::vector<int64_t> acc;
+    std::vector<int64_t> acc, total;  // readout: one Dense process's sum, all of them this step
     std::vector<int32_t> payload_index;  // pixels with a non-zero payload
     std::vector<int64_t> payload;
     bool input_sent = false;             // the input process sends from step 1; Dense delivers from step 2
@@ -165,7 +165,6 @@ private:
     }
 
     uint64_t step(const Network &net, std::vector<int64_t> &readout, bool in_window, std::vector<uint64_t> &counts) {
-      constexpr int64_t kLimit = int64_t{1} << (Limits::kStateBits - 1);
       uint64_t ops = 0;
       for (size_t i = 0; i < pops.size(); ++i) {
         const auto &p = net.populations[i];
@@ -187,17 +186,15 @@ private:
           lp.bias_exp = p.bias_exp[kk];
           // The Dense outputs add up at the neuron's input port as int32.
           const int64_t a = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(q.a_in[kk])));
-          const int64_t before = q.u[kk];
-          if (lif_step(q.u[kk], q.v[kk], a, lp)) q.next.push_back(static_cast<int32_t>(k));
-          const int64_t expected = before * (Limits::kDecayUnity - (p.du + 1)) / Limits::kDecayUnity +
-                                   a * (int64_t{1} << Limits::kActivationShift);
-          wrapped += expected > kLimit || expected <= -kLimit;
+          bool wrap = false;
+          if (lif_step(q.u[kk], q.v[kk], a, lp, &wrap)) q.next.push_back(static_cast<int32_t>(k));
+          wrapped += wrap;
         }
         counts[i] += q.next.size();
       }
       // The readout reads this step's Dense outputs, i.e. the spikes of the previous step, like every population.
       const auto &ro = net.readout;
-      std::vector<int64_t> total(static_cast<size_t>(ro.classes), 0);
+      total.assign(static_cast<size_t>(ro.classes), 0);
       for (const auto &h : ro.hops) {
         acc.assign(static_cast<size_t>(ro.classes), 0);
         ops += gather(h, acc);
