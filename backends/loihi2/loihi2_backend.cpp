@@ -235,18 +235,24 @@ public:
     if (options.precision != Precision::Fp32)
       throw UserError("the loihi2 backend has its own fixed-point mapping (8-bit weight mantissas, 24-bit state); "
                       "drop --precision (or pass fp32)");
-    MappingOptions mo;
-    mo.reset = options.reset_mode == "zero" ? ResetMode::Zero : ResetMode::Subtract;
-    if (options.reset_mode != "zero" && options.reset_mode != "subtract" && !options.reset_mode.empty())
-      throw UserError(fmt::format("--reset-mode expects 'subtract' or 'zero', got '{}'", options.reset_mode));
-    mo.reset_compensation = options.reset_compensation >= 0 ? options.reset_compensation : kResetCompensation;
-    if (mo.reset_compensation >= 1)
-      throw UserError(fmt::format("--reset-compensation must be in [0, 1), got {}", mo.reset_compensation));
-    return std::make_unique<Loihi2Program>(map_network(graph, mo));
+    return std::make_unique<Loihi2Program>(map_network(graph, mapping_options(options)));
   }
 };
 
 } // namespace
+
+MappingOptions mapping_options(const CompileOptions &options) {
+  MappingOptions mo;
+  mo.reset = options.reset_mode == "zero" ? ResetMode::Zero : ResetMode::Subtract;
+  if (options.reset_mode != "zero" && options.reset_mode != "subtract" && !options.reset_mode.empty())
+    throw UserError(fmt::format("--reset-mode expects 'subtract' or 'zero', got '{}'", options.reset_mode));
+  const double compensation = options.reset_compensation >= 0 ? options.reset_compensation : kResetCompensation;
+  if (compensation >= 1)
+    throw UserError(fmt::format("--reset-compensation must be in [0, 1), got {}", compensation));
+  // Compensation only applies to reset to zero; subtract mode maps the reset exactly.
+  mo.reset_compensation = mo.reset == ResetMode::Zero ? compensation : 0.0;
+  return mo;
+}
 
 std::unique_ptr<Backend> make_backend() { return std::make_unique<Loihi2Backend>(); }
 

@@ -190,8 +190,6 @@ public:
     const double range = is_signed ? std::max(std::fabs(lo), std::fabs(hi)) : hi;
     net_.input_scale = range > 0 ? range / static_cast<double>(net_.payload_max) : 1.0;
     net_.input_shape = g_.value(g_.input()).shape;
-    net_.reset = opts_.reset;
-    net_.reset_compensation = opts_.reset_compensation;
     for (const auto &n : g_.nodes()) visit(n);
     map_readout();
     return std::move(net_);

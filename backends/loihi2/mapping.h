@@ -68,8 +68,6 @@ struct Network {
   int64_t payload_min = 0, payload_max = 255;  ///< 8-bit payload range (signed input: -127..127)
   std::vector<Population> populations;  ///< in dependency order
   Readout readout;
-  ResetMode reset = ResetMode::Subtract;
-  double reset_compensation = 0;        ///< Zero mode: fraction by which thresholds were lowered
 };
 
 /// How the mapping is done.

@@ -126,11 +126,11 @@ nlohmann::json evaluate(const format::NetworkFile &net, const std::string &label
   report["data"] = data->description();
   report["backend"] = o.backend;
   report["precision"] = o.precision;
-  if (o.backend == "loihi2")
-    report["loihi2"] = {{"reset_mode", o.reset_mode},
-                        {"reset_compensation", o.reset_mode != "zero"     ? 0.0
-                                               : o.reset_compensation >= 0 ? o.reset_compensation
-                                                                           : backends::loihi2::kResetCompensation}};
+  if (o.backend == "loihi2") {
+    const auto mo = backends::loihi2::mapping_options(compile_opts);
+    report["loihi2"] = {{"reset_mode", mo.reset == backends::loihi2::ResetMode::Zero ? "zero" : "subtract"},
+                        {"reset_compensation", mo.reset_compensation}};
+  }
   report["samples"] = samples;
   report["timesteps"] = checkpoints.back();
   report["ann_accuracy"] = model ? json(frac(ann_correct)) : json(nullptr);

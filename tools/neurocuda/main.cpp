@@ -36,6 +36,15 @@ void setup_logging(bool verbose, bool quiet) {
   }
 }
 
+// The loihi2 backend's mapping flags, shared by eval and verify.
+void add_loihi2_flags(CLI::App *cmd, std::string &reset_mode, double &reset_compensation) {
+  cmd->add_option("--reset-mode", reset_mode,
+                  "loihi2: subtract (u integrates, a -vth self-synapse subtracts) or zero (du=4095, dv=0, reset to zero); docs/loihi2.md")
+      ->capture_default_str();
+  cmd->add_option("--reset-compensation", reset_compensation,
+                  "loihi2 --reset-mode zero: lower thresholds by this fraction (default 0.3)");
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -74,11 +83,7 @@ int main(int argc, char **argv) {
   e->add_option("-T,--timesteps", ev.timesteps, "Timesteps, or a comma-separated list evaluated in one run (8,16,32,64)")->capture_default_str();
   e->add_option("--backend", ev.backend, "Backend to run on")->capture_default_str();
   e->add_option("--precision", ev.precision, "fp32, int8 or int16 (integer weights of 8/16 bits, 8-bit input, integer potentials)")->capture_default_str();
-  e->add_option("--reset-mode", ev.reset_mode,
-                "loihi2: subtract (u integrates, a -vth self-synapse subtracts) or zero (du=4095, dv=0, reset to zero); docs/loihi2.md")
-      ->capture_default_str();
-  e->add_option("--reset-compensation", ev.reset_compensation,
-                "loihi2 --reset-mode zero: lower thresholds by this fraction (default 0.3)");
+  add_loihi2_flags(e, ev.reset_mode, ev.reset_compensation);
   e->add_option("--report", ev.report, "Write the JSON report to this file (schema: docs/report-schema.md)");
   e->add_option("--split", ev.split, "auto|train|test: which split of a folder holding both (auto = test)")->capture_default_str();
   e->add_option("--limit", ev.limit, "Evaluate only the first N samples (0 = all)")->capture_default_str();
@@ -103,8 +108,7 @@ int main(int argc, char **argv) {
   v->add_option("--backends", ver.backends, "Comma-separated backends; each is compared with the first")->capture_default_str();
   v->add_option("--against", ver.against, "A second network to run on the first backend and compare (e.g. a perturbed copy)");
   v->add_option("--precision", ver.precision, "fp32, int8 or int16")->capture_default_str();
-  v->add_option("--reset-mode", ver.reset_mode, "loihi2: as for eval")->capture_default_str();
-  v->add_option("--reset-compensation", ver.reset_compensation, "loihi2: as for eval");
+  add_loihi2_flags(v, ver.reset_mode, ver.reset_compensation);
   v->add_option("-T,--timesteps", ver.timesteps, "Timesteps")->capture_default_str();
   v->add_option("--limit", ver.limit, "Compare only the first N samples (0 = all)")->capture_default_str();
   v->add_option("--batch", ver.batch, "Samples per batch (traces are held per batch)")->capture_default_str();
