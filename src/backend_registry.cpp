@@ -18,6 +18,7 @@ const std::vector<std::unique_ptr<Backend>> &registry() {
   static const std::vector<std::unique_ptr<Backend>> backends = [] {
     std::vector<std::unique_ptr<Backend>> b;
     b.push_back(backends::cpu::make_backend());
+    b.push_back(backends::cpu::make_reference_backend());
 #ifdef NEUROCUDA_WITH_CUDA
     b.push_back(backends::cuda::make_backend());
 #endif

@@ -8,6 +8,7 @@
 
 #include "cpu/int_program.h"
 #include "cpu/layout.h"
+#include "cpu/sparse.h"
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -53,6 +54,9 @@ struct Step {
   float v0 = snn::kDefaultV0;
   // relu (ANN check of lowering): upper clip of relu6 / hardtanh / clamp, +inf for plain relu
   float bound = std::numeric_limits<float>::infinity();
+  // fast path (sparse.h) for a time-varying conv or linear; reference scatter otherwise
+  bool fast = false;
+  sparse::ConvShape geom;
 };
 
 struct Workspace {
@@ -61,12 +65,13 @@ struct Workspace {
   std::vector<std::vector<float>> pool_sum;  // per stateful max-pool: running sum of its input
   std::vector<std::vector<float>> pool_max;  // per stateful max-pool: max of the running sums so far
   std::vector<float> readout;
+  sparse::Events<float> events;
   std::vector<std::vector<uint64_t>> channel_spikes;  // per layer, summed over the samples this thread ran
 };
 
 class CpuProgram : public Program {
 public:
-  CpuProgram(const ir::Graph &g) {
+  CpuProgram(const ir::Graph &g, bool fast) {
     const auto is_static = ir::time_invariant_values(g);
     value_sizes_.resize(g.values().size());
     for (size_t i = 0; i < g.values().size(); ++i) value_sizes_[i] = ir::numel(g.values()[i].shape);
@@ -80,6 +85,7 @@ public:
       if (!n.inputs.empty()) s.in_dims = dims_of(g.value(n.inputs[0]).shape);
       s.is_static = is_static[static_cast<size_t>(n.output)];
       pack(n, s);
+      s.fast = fast && !s.is_static && fast_path_applies(s);
       if (n.kind == OpKind::MaxPool2d && !s.is_static) s.pool_state = num_pool_states_++;
       if (n.kind == OpKind::IF) {
         s.layer = static_cast<int>(layers_.size());
@@ -178,6 +184,17 @@ public:
   }
 
 private:
+  // The fast path covers one-group convolutions and linear layers; the geometry it needs is set here.
+  static bool fast_path_applies(Step &s) {
+    if (s.kind == OpKind::Linear) {
+      s.geom = sparse::linear_shape(s.in_dims.size(), s.out_dims.size());
+      return true;
+    }
+    if (s.kind != OpKind::Conv2d || s.groups != 1 || s.kh > 64 || s.kw > 64) return false;
+    s.geom = {s.in_dims, s.out_dims, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw};
+    return true;
+  }
+
   static void pack(const ir::Node &n, Step &s) {
     switch (n.kind) {
     case OpKind::Conv2d: {
@@ -267,17 +284,13 @@ private:
           const auto &cur = ws.values[static_cast<size_t>(s.in[0])];
           auto &out = ws.values[static_cast<size_t>(s.out)];
           auto &v = ws.membrane[static_cast<size_t>(s.layer)];
-          uint64_t count = 0;
-          for (size_t k = 0; k < v.size(); ++k) {
-            const bool spike = snn::if_step(v[k], cur[k]);
-            out[k] = spike ? 1.0f : 0.0f;
-            count += spike;
-          }
+          const uint64_t count = if_layer(v.data(), cur.data(), out.data(), v.size());
           if (trace) record_spikes(trace, (t - 1) * total_neurons + layer_offset_[static_cast<size_t>(s.layer)], s, out);
           if (!ws.channel_spikes.empty()) {
             auto &per_channel = ws.channel_spikes[static_cast<size_t>(s.layer)];
             const size_t channels = per_channel.size();
-            for (size_t k = 0; k < v.size(); ++k) per_channel[k % channels] += out[k] != 0.0f;
+            for (size_t k = 0; k < v.size(); k += channels)
+              for (size_t c = 0; c < channels; ++c) per_channel[c] += out[k + c] != 0.0f;
           }
           layer_spikes[static_cast<size_t>(s.layer)] += count;
         } else {
@@ -298,6 +311,10 @@ private:
   void execute(Workspace &ws, const Step &s, uint64_t *ops) const {
     auto &out = ws.values[static_cast<size_t>(s.out)];
     const auto &in = ws.values[static_cast<size_t>(s.in[0])];
+    if (s.fast) {
+      sparse::collect(in.data(), s.geom.in, s.geom.out.c, ws.events);
+      return sparse::accumulate(s.geom, ws.events, s.packed.data(), s.bias.data(), out.data(), ops);
+    }
     switch (s.kind) {
     case OpKind::Conv2d:
       return conv(s, in, out, ops);
@@ -417,32 +434,58 @@ private:
     }
   }
 
+  // Channels innermost (HWC): each window tap is one contiguous run of channels. Every output still
+  // takes its taps in (ky, kx) order, so averages add in the reference order.
   static void pool(const Step &s, const std::vector<float> &in, std::vector<float> &out) {
     const Dims a = s.in_dims, b = s.out_dims;
     const bool is_max = s.kind == OpKind::MaxPool2d;
+    const int64_t c = a.c;
     for (int64_t oy = 0; oy < b.h; ++oy)
-      for (int64_t ox = 0; ox < b.w; ++ox)
-        for (int64_t c = 0; c < a.c; ++c) {
-          float acc = is_max ? -INFINITY : 0.0f;
-          int64_t inside = 0;
-          const int64_t y0 = oy * s.sh - s.ph, x0 = ox * s.sw - s.pw;
-          // PyTorch's avg_pool2d with padding counts the window clipped to the padded input.
-          const int64_t yend = std::min(y0 + s.kh, a.h + s.ph), xend = std::min(x0 + s.kw, a.w + s.pw);
-          const int64_t padded = (yend - y0) * (xend - x0);
-          for (int64_t ky = 0; ky < s.kh; ++ky)
-            for (int64_t kx = 0; kx < s.kw; ++kx) {
-              const int64_t y = y0 + ky * s.dh, x = x0 + kx * s.dw;
-              if (y < 0 || x < 0 || y >= a.h || x >= a.w) continue;
-              const float v = in[static_cast<size_t>((y * a.w + x) * a.c + c)];
-              acc = is_max ? std::max(acc, v) : acc + v;
-              ++inside;
-            }
-          if (!is_max) {
-            const int64_t div = s.divisor_override ? s.divisor_override : (s.count_include_pad ? padded : inside);
-            acc = acc / static_cast<float>(div);
+      for (int64_t ox = 0; ox < b.w; ++ox) {
+        float *acc = &out[static_cast<size_t>((oy * b.w + ox) * c)];
+        std::fill(acc, acc + c, is_max ? -INFINITY : 0.0f);
+        int64_t inside = 0;
+        const int64_t y0 = oy * s.sh - s.ph, x0 = ox * s.sw - s.pw;
+        // PyTorch's avg_pool2d with padding counts the window clipped to the padded input.
+        const int64_t yend = std::min(y0 + s.kh, a.h + s.ph), xend = std::min(x0 + s.kw, a.w + s.pw);
+        const int64_t padded = (yend - y0) * (xend - x0);
+        for (int64_t ky = 0; ky < s.kh; ++ky)
+          for (int64_t kx = 0; kx < s.kw; ++kx) {
+            const int64_t y = y0 + ky * s.dh, x = x0 + kx * s.dw;
+            if (y < 0 || x < 0 || y >= a.h || x >= a.w) continue;
+            const float *v = &in[static_cast<size_t>((y * a.w + x) * c)];
+            if (is_max)
+              for (int64_t k = 0; k < c; ++k) acc[k] = acc[k] < v[k] ? v[k] : acc[k];
+            else
+              for (int64_t k = 0; k < c; ++k) acc[k] = acc[k] + v[k];
+            ++inside;
           }
-          out[static_cast<size_t>((oy * b.w + ox) * a.c + c)] = acc;
+        if (!is_max) {
+          const int64_t div = s.divisor_override ? s.divisor_override : (s.count_include_pad ? padded : inside);
+          for (int64_t k = 0; k < c; ++k) acc[k] = acc[k] / static_cast<float>(div);
         }
+      }
+  }
+
+  // One step of an IF population (snn::if_step), written without branches so that it vectorises:
+  // subtracting 0 leaves v unchanged, so this is if_step exactly. Returns the number of spikes.
+  static uint64_t if_layer(float *__restrict v, const float *__restrict cur, float *__restrict out, size_t n) {
+    uint64_t count = 0;
+    constexpr size_t kChunk = size_t{1} << 30;  // a 32-bit counter per chunk: same width as the floats, so it vectorises
+    for (size_t k0 = 0; k0 < n; k0 += kChunk) {
+      int32_t c = 0;
+      const size_t k1 = std::min(n, k0 + kChunk);
+      for (size_t k = k0; k < k1; ++k) {
+        const float u = v[k] + cur[k];
+        const int32_t fired = u >= 1.0f;
+        const float spike = static_cast<float>(fired);
+        v[k] = u - spike;
+        out[k] = spike;
+        c += fired;
+      }
+      count += static_cast<uint64_t>(c);
+    }
+    return count;
   }
 
   // Sets the trace bits of a population's spikes, neurons numbered in PyTorch (CHW) order.
@@ -463,7 +506,8 @@ private:
 
 class CpuBackend : public Backend {
 public:
-  std::string_view name() const override { return "cpu"; }
+  explicit CpuBackend(bool reference) : reference_(reference) {}
+  std::string_view name() const override { return reference_ ? "cpu-reference" : "cpu"; }
   Availability availability() const override { return {}; }
   Support supports(const ir::Node &node) const override {
     // ReLU is supported so that a lowered, unconverted ANN can be run (T = 1) to check lowering.
@@ -473,13 +517,17 @@ public:
   std::unique_ptr<Program> compile(const ir::Graph &graph, const CompileOptions &options) const override {
     check_backend(*this, graph);
     if (options.precision != Precision::Fp32)
-      return make_int_program(quant::quantize(graph, options.precision == Precision::Int16 ? 16 : 8));
-    return std::make_unique<CpuProgram>(graph);
+      return make_int_program(quant::quantize(graph, options.precision == Precision::Int16 ? 16 : 8), !reference_);
+    return std::make_unique<CpuProgram>(graph, !reference_);
   }
+
+private:
+  bool reference_;
 };
 
 } // namespace
 
-std::unique_ptr<Backend> make_backend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> make_backend() { return std::make_unique<CpuBackend>(false); }
+std::unique_ptr<Backend> make_reference_backend() { return std::make_unique<CpuBackend>(true); }
 
 } // namespace neurocuda::backends::cpu

@@ -8,7 +8,12 @@
 
 namespace neurocuda::backends::cpu {
 
-/// The reference CPU backend: fp32, event-driven synapses, parallel over the batch.
+/// The CPU backend ("cpu"): event-driven, parallel over the batch; time-varying convolutions and
+/// linear layers take the SIMD sparse-gather fast path (sparse.h).
 std::unique_ptr<Backend> make_backend();
+
+/// The same simulation with only the plain scalar scatter ("cpu-reference"): the oracle the fast
+/// path is checked against, bit for bit (`neurocuda verify --backends cpu,cpu-reference`).
+std::unique_ptr<Backend> make_reference_backend();
 
 } // namespace neurocuda::backends::cpu

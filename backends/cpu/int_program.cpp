@@ -9,6 +9,7 @@
 
 #include "cpu/int_program.h"
 #include "cpu/layout.h"
+#include "cpu/sparse.h"
 #include "neurocuda/error.h"
 #include "neurocuda/snn/neuron.h"
 
@@ -26,16 +27,21 @@ struct IStep {
   Taps rows, cols;
   int pool_state = -1;
   int layer = -1;
+  // fast path (sparse.h): 32-bit weights, exact because the accumulator fits 31 bits
+  bool fast = false;
+  sparse::ConvShape geom;
+  std::vector<int32_t> packed32;
 };
 
 struct IWorkspace {
   std::vector<std::vector<int64_t>> values, membrane, pool_sum, pool_max;
   std::vector<int64_t> readout;
+  sparse::Events<int32_t> events;
 };
 
 class IntProgram : public Program {
 public:
-  explicit IntProgram(quant::QGraph q) : q_(std::move(q)) {
+  IntProgram(quant::QGraph q, bool fast) : q_(std::move(q)) {
     for (const auto &n : q_.nodes) {
       IStep s;
       s.node = &n;
@@ -43,6 +49,7 @@ public:
       if (!n.inputs.empty()) s.in_dims = dims_of(q_.shapes[static_cast<size_t>(n.inputs[0])]);
       s.is_static = q_.time_invariant[static_cast<size_t>(n.output)];
       pack(n, s);
+      if (fast && !s.is_static && n.accumulator_bits <= 31) set_fast_path(s);
       if (n.kind == OpKind::MaxPool2d && !s.is_static) s.pool_state = pools_++;
       if (n.kind == OpKind::IF) {
         s.layer = static_cast<int>(layers_.size());
@@ -119,6 +126,16 @@ public:
   }
 
 private:
+  static void set_fast_path(IStep &s) {
+    const auto kind = s.node->kind;
+    if (kind == OpKind::Linear) s.geom = sparse::linear_shape(s.in_dims.size(), s.out_dims.size());
+    else if (kind == OpKind::Conv2d && s.groups == 1 && s.kh <= 64 && s.kw <= 64)
+      s.geom = {s.in_dims, s.out_dims, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw};
+    else return;
+    s.fast = true;
+    s.packed32.assign(s.packed.begin(), s.packed.end());  // |w| < 2^31: the accumulator bound covers one weight
+  }
+
   static void pack(const quant::QNode &n, IStep &s) {
     auto get = [&](const char *k, size_t i) { return n.ints.at(k).at(i); };
     if (n.kind == OpKind::Conv2d) {
@@ -181,12 +198,22 @@ private:
         const int64_t c = s.out_dims.c;
         const int64_t base = (t - 1) * total_neurons_ + offset_[static_cast<size_t>(s.layer)];
         uint64_t count = 0;
-        for (int64_t k = 0; k < static_cast<int64_t>(v.size()); ++k) {
-          const bool spike = snn::if_step_int(v[static_cast<size_t>(k)], cur[static_cast<size_t>(k)], s.node->threshold[static_cast<size_t>(k % c)]);
-          out[static_cast<size_t>(k)] = spike;
-          count += spike;
-          if (spike && trace) set_trace_bit(trace, base, s.out_dims, k);
+        const int64_t *th = s.node->threshold.data();
+        for (int64_t p = 0; p < static_cast<int64_t>(v.size()); p += c) {
+          // snn::if_step_int without branches (subtracting 0 changes nothing), so that it vectorises
+          int64_t *vp = &v[static_cast<size_t>(p)], *op = &out[static_cast<size_t>(p)];
+          const int64_t *ip = &cur[static_cast<size_t>(p)];
+          for (int64_t k = 0; k < c; ++k) {
+            const int64_t u = vp[k] + ip[k];
+            const int64_t spike = u >= th[k];
+            vp[k] = u - (spike ? th[k] : 0);
+            op[k] = spike;
+            count += static_cast<uint64_t>(spike);
+          }
         }
+        if (trace)
+          for (int64_t k = 0; k < static_cast<int64_t>(v.size()); ++k)
+            if (out[static_cast<size_t>(k)]) set_trace_bit(trace, base, s.out_dims, k);
         layer_spikes[static_cast<size_t>(s.layer)] += count;
       }
       const auto &o = ws.values[static_cast<size_t>(q_.output)];
@@ -208,6 +235,8 @@ private:
     auto &out = ws.values[static_cast<size_t>(n.output)];
     const auto &in = ws.values[static_cast<size_t>(n.inputs.at(0))];
     const Dims a = s.in_dims, b = s.out_dims;
+    if (s.fast && sparse::collect(in.data(), a, s.geom.out.c, ws.events))
+      return sparse::accumulate(s.geom, ws.events, s.packed32.data(), n.bias.data(), out.data(), ops);
     switch (n.kind) {
     case OpKind::Conv2d: {
       const int64_t opg = b.c / s.groups, cig = a.c / s.groups;
@@ -264,17 +293,17 @@ private:
         src = &sum;
       }
       for (int64_t oy = 0; oy < b.h; ++oy)
-        for (int64_t ox = 0; ox < b.w; ++ox)
-          for (int64_t c = 0; c < a.c; ++c) {
-            int64_t m = std::numeric_limits<int64_t>::min();
-            for (int64_t ky = 0; ky < s.kh; ++ky)
-              for (int64_t kx = 0; kx < s.kw; ++kx) {
-                const int64_t y = oy * s.sh - s.ph + ky * s.dh, x = ox * s.sw - s.pw + kx * s.dw;
-                if (y < 0 || x < 0 || y >= a.h || x >= a.w) continue;
-                m = std::max(m, (*src)[static_cast<size_t>((y * a.w + x) * a.c + c)]);
-              }
-            out[static_cast<size_t>((oy * b.w + ox) * a.c + c)] = m;
-          }
+        for (int64_t ox = 0; ox < b.w; ++ox) {
+          int64_t *m = &out[static_cast<size_t>((oy * b.w + ox) * a.c)];  // channels innermost (HWC)
+          std::fill(m, m + a.c, std::numeric_limits<int64_t>::min());
+          for (int64_t ky = 0; ky < s.kh; ++ky)
+            for (int64_t kx = 0; kx < s.kw; ++kx) {
+              const int64_t y = oy * s.sh - s.ph + ky * s.dh, x = ox * s.sw - s.pw + kx * s.dw;
+              if (y < 0 || x < 0 || y >= a.h || x >= a.w) continue;
+              const int64_t *v = &(*src)[static_cast<size_t>((y * a.w + x) * a.c)];
+              for (int64_t c = 0; c < a.c; ++c) m[c] = m[c] < v[c] ? v[c] : m[c];
+            }
+        }
       if (s.pool_state >= 0) {
         auto &prev = ws.pool_max[static_cast<size_t>(s.pool_state)];
         for (size_t k = 0; k < out.size(); ++k) {
@@ -340,6 +369,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<Program> make_int_program(const quant::QGraph &graph) { return std::make_unique<IntProgram>(graph); }
+std::unique_ptr<Program> make_int_program(const quant::QGraph &graph, bool fast) {
+  return std::make_unique<IntProgram>(graph, fast);
+}
 
 } // namespace neurocuda::backends::cpu

@@ -4,6 +4,7 @@
 // here are skipped. loihi2 runs different (fixed-point, delayed) semantics: tests/backends/test_loihi2_backend.cpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "neurocuda/backend.h"
@@ -76,7 +77,9 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, CrossBackend,
                          ::testing::Combine(::testing::ValuesIn(bit_exact_backends()),
                                             ::testing::Values(Precision::Fp32, Precision::Int8, Precision::Int16)),
                          [](const auto &info) {
-                           return std::get<0>(info.param) + "_" + precision_name(std::get<1>(info.param));
+                           auto name = std::get<0>(info.param);  // gtest names allow [A-Za-z0-9_] only
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name + "_" + precision_name(std::get<1>(info.param));
                          });
 
 TEST(Verify, CatchesASingleFlippedSpikeAndLocatesIt) {

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+// Run-time choice of the fast path's kernels by instruction set. Both builds add in the same order
+// (elementwise vector adds, no fused multiply-add), so the choice never changes a result.
+#include "cpu/sparse.h"
+
+namespace neurocuda::backends::cpu::sparse {
+
+#define NEUROCUDA_DECLARE_KERNELS(ns)                                                                          \
+  namespace ns {                                                                                               \
+  void accumulate(const ConvShape &, const View<float> &, const float *, const float *, float *, uint64_t *,    \
+                  int32_t *);                                                                                  \
+  void accumulate(const ConvShape &, const View<int32_t> &, const int32_t *, const int64_t *, int64_t *,       \
+                  uint64_t *, int32_t *);                                                                      \
+  bool collect(const float *, int64_t, int64_t, int64_t, int32_t *, int32_t *, float *);                       \
+  }
+NEUROCUDA_DECLARE_KERNELS(avx2)
+NEUROCUDA_DECLARE_KERNELS(sse)
+#undef NEUROCUDA_DECLARE_KERNELS
+
+namespace {
+bool has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+template <typename T> View<T> view(const Events<T> &e) { return {e.start.data(), e.channel.data(), e.value.data(), e.all_ones}; }
+
+// Room for two output pixels' merged event lists (each at most every tap's channels, plus one
+// channel list of overrun from the branch-free copy).
+int32_t *scratch(const ConvShape &s) {
+  thread_local std::vector<int32_t> buffer;
+  const auto need = static_cast<size_t>(2 * ((s.kh * s.kw + 1) * s.in.c + 8));
+  if (buffer.size() < need) buffer.resize(need);
+  return buffer.data();
+}
+} // namespace
+
+void collect(const float *in, const Dims &d, int64_t row, Events<float> &e) {
+  // Every chunk stores 8 entries at the write position: room for the last chunk's overrun, and for
+  // one pixel's list past the end (the kernels copy whole lists).
+  e.start.resize(static_cast<size_t>(d.h * d.w + 1));
+  e.channel.resize(static_cast<size_t>(d.size() + d.c + 8));
+  e.value.resize(e.channel.size());
+  auto *fn = has_avx2() ? &avx2::collect : &sse::collect;
+  e.all_ones = fn(in, d.h * d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data());
+}
+
+const char *isa() { return has_avx2() ? "avx2" : "sse"; }
+
+void accumulate(const ConvShape &s, const Events<float> &e, const float *w, const float *bias, float *out,
+                uint64_t *ops) {
+  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, scratch(s));
+  else sse::accumulate(s, view(e), w, bias, out, ops, scratch(s));
+}
+
+void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, const int64_t *bias, int64_t *out,
+                uint64_t *ops) {
+  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, scratch(s));
+  else sse::accumulate(s, view(e), w, bias, out, ops, scratch(s));
+}
+
+} // namespace neurocuda::backends::cpu::sparse

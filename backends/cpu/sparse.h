@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+// Internal to the CPU backend: the fast path's synaptic accumulation.
+//
+// A layer's input at one timestep is mostly zeros (spikes are sparse), so it is first compressed
+// into per-pixel lists of non-zero channels (Events). Each output pixel then gathers only those
+// events through the kernel taps, holding its block of output channels in SIMD registers for the
+// whole sum. Every output still adds its terms in (ky, kx, c) order, starting from zero, with the
+// bias last: the same order as the reference scatter in cpu_backend.cpp, so fp32 results are
+// bit-identical (snn/neuron.h), and integer results are exact by construction.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "cpu/layout.h"
+
+namespace neurocuda::backends::cpu::sparse {
+
+/// The non-zero entries of one HWC tensor, grouped by pixel (compressed sparse rows).
+template <typename T> struct Events {
+  std::vector<int32_t> start;    ///< pixel p's events are [start[p], start[p + 1])
+  std::vector<int32_t> channel;  ///< ascending within a pixel; as offsets channel * row (collect's row)
+  std::vector<T> value;
+  bool all_ones = true;          ///< every value is 1 (spikes): the kernels skip the multiply
+};
+
+/// Fills e from an HWC tensor of shape d, each channel c stored as the offset c * row of its weight
+/// row (row = the layer's output channels); false if a value does not fit T (the caller then uses
+/// the reference path). channel is padded by one pixel's channels: the kernels copy whole lists.
+template <typename T, typename S> bool collect(const S *in, const Dims &d, int64_t row, Events<T> &e) {
+  const int64_t pixels = d.h * d.w;
+  e.start.resize(static_cast<size_t>(pixels + 1));
+  e.channel.resize(static_cast<size_t>(d.size() + d.c + 8));
+  e.value.resize(static_cast<size_t>(d.size()));
+  bool ones = true;
+  int32_t n = 0;
+  // Branch-free: every entry is written, and kept (n advances) only when it is non-zero; spikes are
+  // too irregular for a predicted branch.
+  for (int64_t p = 0; p < pixels; ++p) {
+    e.start[static_cast<size_t>(p)] = n;
+    const S *px = in + p * d.c;
+    for (int32_t c = 0; c < static_cast<int32_t>(d.c); ++c) {
+      const S v = px[c];
+      if constexpr (std::numeric_limits<T>::is_integer && sizeof(T) < sizeof(S)) {
+        if (v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) return false;
+      }
+      e.channel[static_cast<size_t>(n)] = static_cast<int32_t>(c * row);
+      e.value[static_cast<size_t>(n)] = static_cast<T>(v);
+      ones = ones & ((v == S(0)) | (v == S(1)));
+      n += v != S(0);
+    }
+  }
+  e.start[static_cast<size_t>(pixels)] = n;
+  e.all_ones = ones;
+  return true;
+}
+
+/// Raw pointers into Events, as the per-instruction-set kernels take them.
+template <typename T> struct View {
+  const int32_t *start, *channel;
+  const T *value;
+  bool all_ones;
+};
+
+/// collect for fp32 values, vectorised where the CPU allows (sparse.cpp).
+void collect(const float *in, const Dims &d, int64_t row, Events<float> &e);
+
+/// A convolution with one group (a linear layer is the 1x1 case on a 1x1 image).
+struct ConvShape {
+  Dims in, out;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+};
+
+inline ConvShape linear_shape(int64_t ins, int64_t outs) {
+  ConvShape s;
+  s.in = {ins, 1, 1};
+  s.out = {outs, 1, 1};
+  return s;
+}
+
+/// out = conv(events, w) + bias, w laid out [ky][kx][c_in][c_out]; adds the synaptic operations
+/// (events times the outputs each reaches) to *ops when ops is not null.
+void accumulate(const ConvShape &s, const Events<float> &e, const float *w, const float *bias, float *out,
+                uint64_t *ops);
+/// Integer mode: 32-bit accumulation, exact when the layer's accumulator fits 31 bits (the caller checks).
+void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, const int64_t *bias, int64_t *out,
+                uint64_t *ops);
+
+/// Which instruction set the kernels dispatched to ("avx2" or "sse"), for the benchmark's report.
+const char *isa();
+
+} // namespace neurocuda::backends::cpu::sparse
