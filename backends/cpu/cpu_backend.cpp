@@ -354,13 +354,13 @@ private:
       return;
     }
     case OpKind::Add: {
-      const int64_t c = s.out_dims.c;
-      for (size_t k = 0; k < out.size(); ++k) {
-        float acc = 0.0f;
-        for (size_t i = 0; i < s.in.size(); ++i) {
-          acc = acc + s.coeff[i][k % static_cast<size_t>(c)] * ws.values[static_cast<size_t>(s.in[i])][k];
-        }
-        out[k] = acc;
+      // Pixels, then channels (HWC): no per-element channel index; each output still sums its inputs in order.
+      const size_t c = static_cast<size_t>(s.out_dims.c);
+      std::fill(out.begin(), out.end(), 0.0f);
+      for (size_t i = 0; i < s.in.size(); ++i) {
+        const float *x = ws.values[static_cast<size_t>(s.in[i])].data(), *k = s.coeff[i].data();
+        for (size_t p = 0; p < out.size(); p += c)
+          for (size_t j = 0; j < c; ++j) out[p + j] = out[p + j] + k[j] * x[p + j];
       }
       return;
     }
