@@ -58,7 +58,9 @@ def main():
         calib.append((model, int(m.group(1)), float(m.group(2)), ann_pass))
         cuda = subprocess.run([args.tool, "eval", net, "--data", args.data, "--limit", "1", "-T", "1", "--backend", "cuda",
                                "--skip-ann"], capture_output=True, text=True)
-        runs = [("cpu", "fp32"), ("cpu", "int8")] + ([("cuda", "fp32"), ("cuda", "int8")] if cuda.returncode == 0 else [])
+        # cpu = the fast path; cpu-reference = the plain scatter it is checked against bit for bit.
+        runs = [("cpu", "fp32"), ("cpu", "int8"), ("cpu-reference", "fp32"), ("cpu-reference", "int8")]
+        runs += [("cuda", "fp32"), ("cuda", "int8")] if cuda.returncode == 0 else []
         for backend, precision in runs:
             rep = os.path.join(tmp, f"{model}_{backend}_{precision}.json")
             _, peak = run_measured([args.tool, "eval", net, "--data", args.data, "--limit", str(args.samples), "-T",
@@ -70,9 +72,9 @@ def main():
             rows.append((model, backend, precision, t["snn_images_per_second"], t["ann_images_per_second"],
                          r["spike_rate"], r["synops_per_sample"] * t["snn_images_per_second"], t["threads"], peak))
     print(f"T={args.T}, {args.samples} Fashion-MNIST test images, batch {args.batch}; ANN = LibTorch forward, same samples and threads")
-    print(f"{'model':<13} {'backend':<7} {'mode':<5} {'SNN img/s':>10} {'ANN img/s':>10} {'SNN/ANN time':>13} {'spike rate':>10} {'SynOps/s':>10} threads {'peak MB':>8}")
+    print(f"{'model':<13} {'backend':<13} {'mode':<5} {'SNN img/s':>10} {'ANN img/s':>10} {'SNN/ANN time':>13} {'spike rate':>10} {'SynOps/s':>10} threads {'peak MB':>8}")
     for m, b, p, snn, ann, rate, sops, th, peak in rows:
-        print(f"{m:<13} {b:<7} {p:<5} {snn:>10.1f} {ann:>10.1f} {ann / snn:>12.1f}x {rate:>10.4f} {sops:>10.3g} {th:>7} {peak:>8.0f}")
+        print(f"{m:<13} {b:<13} {p:<5} {snn:>10.1f} {ann:>10.1f} {ann / snn:>12.1f}x {rate:>10.4f} {sops:>10.3g} {th:>7} {peak:>8.0f}")
     if not any(b == "cuda" for _, b, *_ in rows):
         print("(no CUDA backend or GPU here: CUDA rows omitted)")
     print()
