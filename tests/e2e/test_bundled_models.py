@@ -5,7 +5,8 @@
 - convert is deterministic (byte-identical .snn from the same inputs);
 - eval's ANN accuracy over the full test set equals the manifest's PyTorch number exactly;
 - the SNN tracks the ANN (checked loosely on 1000 samples; the README has the full-set table);
-- the JSON report has the documented keys.
+- the JSON report has the documented keys;
+- the CPU fast path is bit-identical to cpu-reference on real images.
 """
 import argparse
 import json
@@ -86,6 +87,13 @@ class BundledModels(unittest.TestCase):
         out = run("eval", a, "--data", ARGS.data, "-T", "8", "--limit", "20", "--backend", "loihi2", "--reset-mode",
                   "zero", "--skip-ann", "--json")
         self.assertEqual(json.loads(out)["loihi2"], {"reset_mode": "zero", "reset_compensation": 0.3})
+
+        # The CPU fast path against the plain scatter (cpu-reference): every spike and readout value identical,
+        # fp32 and int8, on 100 test images at T = 32.
+        for precision in ("fp32", "int8"):
+            out = run("verify", a, "--data", ARGS.data, "-T", "32", "--limit", "100", "--backends", "cpu,cpu-reference",
+                      "--precision", precision)
+            self.assertIn("IDENTICAL", out, out)
 
     def test_vgg_small(self):
         self.check_model("vgg_small")
