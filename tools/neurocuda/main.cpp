@@ -127,13 +127,15 @@ int main(int argc, char **argv) {
   in->footer("Examples:\n  neurocuda inspect vgg.snn\n  neurocuda inspect vgg.snn --json | jq .totals");
 
   neurocuda::driver::ExportOptions ex;
-  auto *x = app.add_subcommand("export", "Write a converted network in an ecosystem format (NIR HDF5)");
+  auto *x = app.add_subcommand("export", "Write a converted network in an ecosystem format (NIR or Lava-dl netx HDF5)");
   x->add_option("network", ex.network, "Converted network file (.snn)")->required();
-  x->add_option("--format", ex.format, "nir (docs/export.md)")->capture_default_str();
+  x->add_option("--format", ex.format, "nir (any graph) or netx (chains of conv/dense/max-pool layers); docs/export.md")
+      ->capture_default_str();
   x->add_option("-o,--output", ex.output, "Output file")->required();
   x->add_flag("-q,--quiet", ex.quiet, "Print nothing on success (warnings still go to stderr)");
   x->footer("Examples:\n  neurocuda export resnet.snn --format nir -o resnet.nir\n"
-            "  python3 -c \"import nir; print(nir.read('resnet.nir').nodes.keys())\"");
+            "  python3 -c \"import nir; print(nir.read('resnet.nir').nodes.keys())\"\n"
+            "  neurocuda export vgg.snn --format netx -o vgg.net");
 
   neurocuda::driver::SweepOptions sw;
   auto *sp = app.add_subcommand("sweep", "Accuracy vs timesteps for several calibration percentiles: CSV, JSON and an SVG plot");

@@ -4,17 +4,11 @@
 #pragma once
 
 #include <string>
-#include <vector>
 
+#include "neurocuda/export/notes.h"
 #include "neurocuda/ir/graph.h"
 
 namespace neurocuda::exporters {
-
-/// What the exporter wants the user to know (semantics NIR cannot hold exactly); printed as warnings.
-struct ExportNotes {
-  std::vector<std::string> warnings;
-  int nodes = 0, edges = 0;
-};
 
 /// Writes `graph` (converted: IF neurons, thresholds folded) to `path` as NIR HDF5, atomically.
 /// Throws UserError naming the node for anything NIR cannot express.
