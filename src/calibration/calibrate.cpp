@@ -78,11 +78,14 @@ CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model
       lo = std::min(lo, x[static_cast<size_t>(k)]);
       hi = std::max(hi, x[static_cast<size_t>(k)]);
     }
-    auto acts = model.forward_taps(x.data(), n, shape, taps);
-    for (size_t i = 0; i < pops.size(); ++i) {
-      const auto &s = graph.value(pops[i]->output).shape;
-      stats[i].add(acts[i].data(), n, options.per_layer ? ir::numel(s) : ir::numel(s) / s[0]);
-    }
+    // Each chunk's activations go straight into the statistics (no gathered copy); the exact percentile
+    // does not depend on the order chunks arrive in.
+    model.forward_taps_each(x.data(), n, shape, taps, [&](const frontend::TorchModel::TapChunk &c) {
+      for (size_t i = 0; i < pops.size(); ++i) {
+        const auto &s = graph.value(pops[i]->output).shape;
+        stats[i].add(c.values[i], c.count, options.per_layer ? ir::numel(s) : ir::numel(s) / s[0]);
+      }
+    });
     done += n;
     if (progress) progress(done, total);
   }

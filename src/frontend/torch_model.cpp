@@ -139,8 +139,9 @@ std::vector<float> TorchModel::forward(const float *x, int64_t n, const ir::Shap
   return logits;
 }
 
-std::vector<std::vector<float>> TorchModel::forward_taps(const float *x, int64_t n, const ir::Shape &shape,
-                                                         const std::vector<std::string> &taps) const {
+void TorchModel::forward_taps_each(const float *x, int64_t n, const ir::Shape &shape,
+                                   const std::vector<std::string> &taps,
+                                   const std::function<void(const TapChunk &)> &consume) const {
   // A copy of the frozen graph that returns the tapped values (cloned where they are made,
   // so later in-place ops cannot change them) instead of the model output.
   // Value names are looked up in the frozen graph and mapped to the copy by position:
@@ -169,18 +170,35 @@ std::vector<std::vector<float>> TorchModel::forward_taps(const float *x, int64_t
   }
   torch::jit::GraphExecutor exec(graph, "neurocuda_calibration");
   const int64_t per = ir::numel(shape);
-  std::vector<std::vector<std::vector<float>>> parts(static_cast<size_t>((n + kChunk - 1) / kChunk));
+  std::mutex consume_mutex;
   for_each_chunk(n, [&](int64_t begin, int64_t count) {
     torch::InferenceMode guard;
     torch::jit::Stack stack{impl_->frozen._ivalue(), make_input(x + begin * per, count, shape)};
     exec.run(stack);
     NEUROCUDA_CHECK(stack.size() == taps.size()) << "tap outputs " << stack.size() << " != " << taps.size();
-    auto &part = parts[static_cast<size_t>(begin / kChunk)];
-    for (auto &v : stack) part.push_back(to_vector(v.toTensor()));
+    std::vector<torch::Tensor> held;  // keeps the values alive while consume reads them
+    TapChunk chunk;
+    chunk.begin = begin;
+    chunk.count = count;
+    for (auto &v : stack) {
+      held.push_back(v.toTensor().to(torch::kFloat32).contiguous());
+      chunk.values.push_back(held.back().data_ptr<float>());
+      chunk.per_sample.push_back(held.back().numel() / count);
+    }
+    std::lock_guard<std::mutex> lock(consume_mutex);
+    consume(chunk);
   });
+}
+
+std::vector<std::vector<float>> TorchModel::forward_taps(const float *x, int64_t n, const ir::Shape &shape,
+                                                         const std::vector<std::string> &taps) const {
   std::vector<std::vector<float>> out(taps.size());
-  for (auto &part : parts)
-    for (size_t i = 0; i < taps.size(); ++i) out[i].insert(out[i].end(), part[i].begin(), part[i].end());
+  forward_taps_each(x, n, shape, taps, [&](const TapChunk &c) {
+    for (size_t i = 0; i < taps.size(); ++i) {
+      if (out[i].empty()) out[i].resize(static_cast<size_t>(n * c.per_sample[i]));
+      std::copy_n(c.values[i], c.count * c.per_sample[i], out[i].begin() + c.begin * c.per_sample[i]);
+    }
+  });
   return out;
 }
 

@@ -31,6 +31,10 @@ std::vector<std::vector<float>> TorchModel::forward_taps(const float *, int64_t,
                                                          const std::vector<std::string> &) const {
   no_torch("calibration");
 }
+void TorchModel::forward_taps_each(const float *, int64_t, const ir::Shape &, const std::vector<std::string> &,
+                                   const std::function<void(const TapChunk &)> &) const {
+  no_torch("calibration");
+}
 void TorchModel::set_threads(int) {}
 
 } // namespace neurocuda::frontend

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,18 @@ public:
   /// Runs the frozen model and returns the values named `taps` (IR value names), each [n, ...] row-major.
   std::vector<std::vector<float>> forward_taps(const float *x, int64_t n, const ir::Shape &shape,
                                                const std::vector<std::string> &taps) const;
+
+  /// One chunk of forward_taps_each: samples [begin, begin + count); values[i] points to taps[i] for them
+  /// (row-major), per_sample[i] floats per sample.
+  struct TapChunk {
+    int64_t begin = 0, count = 0;
+    std::vector<const float *> values;
+    std::vector<int64_t> per_sample;
+  };
+  /// Like forward_taps, but hands each chunk to `consume` as soon as it is computed, without copying or
+  /// gathering: calls come one at a time (serialised), in no particular order, from the worker threads.
+  void forward_taps_each(const float *x, int64_t n, const ir::Shape &shape, const std::vector<std::string> &taps,
+                         const std::function<void(const TapChunk &)> &consume) const;
 
   /// Sets LibTorch's intra-op thread count.
   static void set_threads(int threads);
