@@ -33,8 +33,16 @@ void ChannelPercentile::add(const float *data, int64_t n, int64_t plane) {
     float fl = floor_[static_cast<size_t>(c)];
     for (int64_t i = 0; i < n; ++i) {
       const float *p = data + (i * channels_ + c) * plane;
-      for (int64_t k = 0; k < plane; ++k)
-        if (p[k] > fl || static_cast<int64_t>(v.size()) < keep_) v.push_back(p[k]);
+      // Branch-free: every value is written, and kept (end advances) when it is above the floor or the
+      // list is still short; which values pass is data-dependent, too irregular for a predicted branch.
+      size_t end = v.size();
+      v.resize(end + static_cast<size_t>(plane));
+      const size_t short_of = static_cast<size_t>(keep_);
+      for (int64_t k = 0; k < plane; ++k) {
+        v[end] = p[k];
+        end += (p[k] > fl) | (end < short_of);
+      }
+      v.resize(end);
       if (static_cast<int64_t>(v.size()) > 2 * keep_ + 4096) {
         trim(static_cast<size_t>(c));
         fl = floor_[static_cast<size_t>(c)];
