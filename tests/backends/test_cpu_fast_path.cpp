@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The CPU fast path (backends/cpu/sparse.h) against the plain scatter of "cpu-reference", bit for bit, over
 // convolution geometries that exercise every kernel shape: output channels below, at and across vector
-// widths (tails), strides, padding, dilation, 1x1 kernels, binary spike inputs and graded (average-pooled)
-// inputs, in fp32 and both integer modes. The bundled models are compared the same way end to end in
+// widths (tails), more than 64 spiking input channels, strides, padding, dilation, 1x1 kernels, binary
+// spike inputs and graded (average-pooled) inputs, in fp32 and both integer modes. The bundled models are compared the same way end to end in
 // tests/e2e/test_bundled_models.py.
 #include <gtest/gtest.h>
 
@@ -16,6 +16,7 @@ namespace {
 
 struct Geometry {
   int64_t cout, k, stride, pad, dil;
+  int64_t cin = 6;  // spiking channels into the geometry's conv (> 64: the merge's per-count copy)
 };
 
 // input [3,12,12] -> conv 1x1 (static) -> IF -> conv(geometry) -> IF -> avgpool 2 (graded values)
@@ -23,12 +24,12 @@ struct Geometry {
 ir::Graph net(const Geometry &geo) {
   ir::Graph g;
   int x = test::add_input(g, {3, 12, 12});
-  auto c0 = test::conv_node(x, 6, 3, 1, 1, 31);
+  auto c0 = test::conv_node(x, geo.cin, 3, 1, 1, 31);
   c0.ints["padding"] = {0, 0};
   for (auto &w : c0.tensors["weight"].data) w *= 4.0f;
   x = test::append(g, c0);
   x = test::append(g, test::unary(ir::OpKind::IF, x, "if0"));
-  auto c1 = test::conv_node(x, geo.cout, 6, geo.k, geo.k, 32);
+  auto c1 = test::conv_node(x, geo.cout, geo.cin, geo.k, geo.k, 32);
   c1.ints["stride"] = {geo.stride, geo.stride};
   c1.ints["padding"] = {geo.pad, geo.pad};
   c1.ints["dilation"] = {geo.dil, geo.dil};
@@ -92,10 +93,11 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values(Geometry{13, 3, 1, 1, 1},   // tail only (fp32: 8 + 5)
                                          Geometry{8, 3, 1, 2, 2},    // one vector, dilation
                                          Geometry{75, 5, 2, 2, 1},   // 64 + 8 + 3, stride 2, 5x5
-                                         Geometry{40, 1, 1, 0, 1}),  // 32 + 8, 1x1
+                                         Geometry{40, 1, 1, 0, 1},   // 32 + 8, 1x1
+                                         Geometry{24, 3, 1, 1, 1, 70}),  // 70 spiking input channels
                        ::testing::Values(Precision::Fp32, Precision::Int8, Precision::Int16)),
     [](const auto &info) {
       const auto &geo = std::get<0>(info.param);
-      return "c" + std::to_string(geo.cout) + "k" + std::to_string(geo.k) + "s" + std::to_string(geo.stride) + "d" +
+      return "i" + std::to_string(geo.cin) + "c" + std::to_string(geo.cout) + "k" + std::to_string(geo.k) + "s" + std::to_string(geo.stride) + "d" +
              std::to_string(geo.dil) + "_" + precision_name(std::get<1>(info.param));
     });
