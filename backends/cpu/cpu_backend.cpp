@@ -186,6 +186,8 @@ public:
 private:
   // The fast path covers one-group convolutions and linear layers; the geometry it needs is set here.
   static bool fast_path_applies(Step &s) {
+    // The kernels address weight rows with 32-bit offsets.
+    if (s.packed.size() >= static_cast<size_t>(std::numeric_limits<int32_t>::max())) return false;
     if (s.kind == OpKind::Linear) {
       s.geom = sparse::linear_shape(s.in_dims.size(), s.out_dims.size());
       return true;

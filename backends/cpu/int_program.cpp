@@ -128,6 +128,8 @@ public:
 private:
   static void set_fast_path(IStep &s) {
     const auto kind = s.node->kind;
+    // The kernels address weight rows with 32-bit offsets.
+    if (s.packed.size() >= static_cast<size_t>(std::numeric_limits<int32_t>::max())) return;
     if (kind == OpKind::Linear) s.geom = sparse::linear_shape(s.in_dims.size(), s.out_dims.size());
     else if (kind == OpKind::Conv2d && s.groups == 1 && s.kh <= 64 && s.kw <= 64)
       s.geom = {s.in_dims, s.out_dims, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw};
