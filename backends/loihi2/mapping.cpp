@@ -198,7 +198,7 @@ public:
 private:
   [[noreturn]] void fail(const ir::Node &n, const std::string &why) const {
     throw UserError(fmt::format("loihi2: cannot map node '{}' ({}){}: {}", n.name, ir::op_name(n.kind),
-                                n.source.empty() ? "" : " at " + n.source, why));
+                                ir::at_source(n), why));
   }
 
   const Expr &linear_input(const ir::Node &n, size_t i = 0) {

@@ -71,7 +71,7 @@ private:
   [[noreturn]] void fail(const ir::Node &n, const std::string &why) const {
     throw UserError(fmt::format("export netx: node '{}' ({}){}: {}; netx describes a chain of conv, dense, pool "
                                 "and flatten layers; use --format nir, which keeps the graph",
-                                n.name, ir::op_name(n.kind), n.source.empty() || n.source[0] == ':' ? "" : " at " + n.source, why));
+                                n.name, ir::op_name(n.kind), ir::at_source(n), why));
   }
 
   // The chain: every node reads the value the previous node wrote, and nothing else reads it.

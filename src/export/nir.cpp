@@ -65,7 +65,7 @@ public:
 private:
   [[noreturn]] void fail(const ir::Node &n, const std::string &why) const {
     throw UserError(fmt::format("export nir: node '{}' ({}){}: {}", n.name, ir::op_name(n.kind),
-                                n.source.empty() ? "" : " at " + n.source, why));
+                                ir::at_source(n), why));
   }
 
   static std::string node_path(const std::string &name) { return "/node/nodes/" + name; }

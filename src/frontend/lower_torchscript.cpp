@@ -143,6 +143,7 @@ private:
       auto loc = it->file_line_col();
       if (!loc) continue;
       const auto &[file, line, col] = *loc;
+      if (file.empty()) return "";  // user code without a file (compiled from a string): location unknown
       const std::string here = fmt::format("{}:{}", file, line);
       if (fallback.empty()) fallback = here;
       if (file.find("/torch/") == std::string::npos) return here;

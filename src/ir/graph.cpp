@@ -121,7 +121,7 @@ Shape infer_shape(const Graph &g, const Node &n) {
   auto in = [&](size_t i) -> const Shape & { return g.value(n.inputs.at(i)).shape; };
   auto fail = [&](const std::string &what) {
     return UserError(fmt::format("node '{}' ({}){}: {}", n.name, op_name(n.kind),
-                                 n.source.empty() ? "" : " at " + n.source, what));
+                                 at_source(n), what));
   };
   switch (n.kind) {
   case OpKind::Input:

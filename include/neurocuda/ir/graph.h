@@ -61,6 +61,9 @@ struct Node {
   bool has_tensor(const std::string &key) const { return tensors.count(key) != 0; }
 };
 
+/// " at file.py:42" when the node knows its source line, else "": for error messages naming a node.
+inline std::string at_source(const Node &n) { return n.source.empty() ? "" : " at " + n.source; }
+
 /// A network: nodes in topological order, one input value, one output value.
 class Graph {
 public:
