@@ -44,8 +44,6 @@ void collect(const float *in, const Dims &d, int64_t row, Events<float> &e) {
   e.all_ones = fn(in, d.h * d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data());
 }
 
-const char *isa() { return has_avx2() ? "avx2" : "sse"; }
-
 void accumulate(const ConvShape &s, const Events<float> &e, const float *w, const float *bias, float *out,
                 uint64_t *ops) {
   if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, scratch(s));

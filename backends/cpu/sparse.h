@@ -87,7 +87,4 @@ void accumulate(const ConvShape &s, const Events<float> &e, const float *w, cons
 void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, const int64_t *bias, int64_t *out,
                 uint64_t *ops);
 
-/// Which instruction set the kernels dispatched to ("avx2" or "sse"), for the benchmark's report.
-const char *isa();
-
 } // namespace neurocuda::backends::cpu::sparse
