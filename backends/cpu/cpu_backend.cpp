@@ -85,7 +85,9 @@ public:
       if (!n.inputs.empty()) s.in_dims = dims_of(g.value(n.inputs[0]).shape);
       s.is_static = is_static[static_cast<size_t>(n.output)];
       pack(n, s);
-      s.fast = fast && !s.is_static && fast_path_applies(s);
+      s.fast = fast && !s.is_static &&
+               sparse::fast_path_shape(n.kind, {s.in_dims, s.out_dims, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw},
+                                       s.groups, s.packed.size(), s.geom);
       if (n.kind == OpKind::MaxPool2d && !s.is_static) s.pool_state = num_pool_states_++;
       if (n.kind == OpKind::IF) {
         s.layer = static_cast<int>(layers_.size());
@@ -184,19 +186,6 @@ public:
   }
 
 private:
-  // The fast path covers one-group convolutions and linear layers; the geometry it needs is set here.
-  static bool fast_path_applies(Step &s) {
-    // The kernels address weight rows with 32-bit offsets.
-    if (s.packed.size() >= static_cast<size_t>(std::numeric_limits<int32_t>::max())) return false;
-    if (s.kind == OpKind::Linear) {
-      s.geom = sparse::linear_shape(s.in_dims.size(), s.out_dims.size());
-      return true;
-    }
-    if (s.kind != OpKind::Conv2d || s.groups != 1 || s.kh > 64 || s.kw > 64) return false;
-    s.geom = {s.in_dims, s.out_dims, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw};
-    return true;
-  }
-
   static void pack(const ir::Node &n, Step &s) {
     switch (n.kind) {
     case OpKind::Conv2d: {

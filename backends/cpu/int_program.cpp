@@ -49,7 +49,11 @@ public:
       if (!n.inputs.empty()) s.in_dims = dims_of(q_.shapes[static_cast<size_t>(n.inputs[0])]);
       s.is_static = q_.time_invariant[static_cast<size_t>(n.output)];
       pack(n, s);
-      if (fast && !s.is_static && n.accumulator_bits <= 31) set_fast_path(s);
+      // 32-bit accumulation is exact when the accumulator fits 31 bits (which also bounds every weight).
+      s.fast = fast && !s.is_static && n.accumulator_bits <= 31 &&
+               sparse::fast_path_shape(n.kind, {s.in_dims, s.out_dims, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw},
+                                       s.groups, s.packed.size(), s.geom);
+      if (s.fast) s.packed32.assign(s.packed.begin(), s.packed.end());
       if (n.kind == OpKind::MaxPool2d && !s.is_static) s.pool_state = pools_++;
       if (n.kind == OpKind::IF) {
         s.layer = static_cast<int>(layers_.size());
@@ -126,18 +130,6 @@ public:
   }
 
 private:
-  static void set_fast_path(IStep &s) {
-    const auto kind = s.node->kind;
-    // The kernels address weight rows with 32-bit offsets.
-    if (s.packed.size() >= static_cast<size_t>(std::numeric_limits<int32_t>::max())) return;
-    if (kind == OpKind::Linear) s.geom = sparse::linear_shape(s.in_dims.size(), s.out_dims.size());
-    else if (kind == OpKind::Conv2d && s.groups == 1 && s.kh <= 64 && s.kw <= 64)
-      s.geom = {s.in_dims, s.out_dims, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw};
-    else return;
-    s.fast = true;
-    s.packed32.assign(s.packed.begin(), s.packed.end());  // |w| < 2^31: the accumulator bound covers one weight
-  }
-
   static void pack(const quant::QNode &n, IStep &s) {
     auto get = [&](const char *k, size_t i) { return n.ints.at(k).at(i); };
     if (n.kind == OpKind::Conv2d) {

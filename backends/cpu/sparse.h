@@ -72,11 +72,20 @@ struct ConvShape {
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
 };
 
-inline ConvShape linear_shape(int64_t ins, int64_t outs) {
-  ConvShape s;
-  s.in = {ins, 1, 1};
-  s.out = {outs, 1, 1};
-  return s;
+/// Whether the fast path takes a layer, and its shape if so: linear layers, and convolutions with one
+/// group and kernels of at most 64 taps a side, whose weights `weights` fit 32-bit offsets. `conv` is
+/// the layer's geometry as the program laid it out (ignored for linear layers).
+inline bool fast_path_shape(ir::OpKind kind, const ConvShape &conv, int64_t groups, size_t weights, ConvShape &out) {
+  if (weights >= static_cast<size_t>(std::numeric_limits<int32_t>::max())) return false;
+  if (kind == ir::OpKind::Linear) {
+    out = ConvShape{};
+    out.in = {conv.in.size(), 1, 1};
+    out.out = {conv.out.size(), 1, 1};
+    return true;
+  }
+  if (kind != ir::OpKind::Conv2d || groups != 1 || conv.kh > 64 || conv.kw > 64) return false;
+  out = conv;
+  return true;
 }
 
 /// out = conv(events, w) + bias, w laid out [ky][kx][c_in][c_out]; adds the synaptic operations
