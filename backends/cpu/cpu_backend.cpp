@@ -458,8 +458,7 @@ private:
       }
   }
 
-  // One step of an IF population (snn::if_step), written without branches so that it vectorises:
-  // subtracting 0 leaves v unchanged, so this is if_step exactly. Returns the number of spikes.
+  // One step of an IF population; returns the number of spikes.
   static uint64_t if_layer(float *__restrict v, const float *__restrict cur, float *__restrict out, size_t n) {
     uint64_t count = 0;
     constexpr size_t kChunk = size_t{1} << 30;  // a 32-bit counter per chunk: same width as the floats, so it vectorises
@@ -467,11 +466,8 @@ private:
       int32_t c = 0;
       const size_t k1 = std::min(n, k0 + kChunk);
       for (size_t k = k0; k < k1; ++k) {
-        const float u = v[k] + cur[k];
-        const int32_t fired = u >= 1.0f;
-        const float spike = static_cast<float>(fired);
-        v[k] = u - spike;
-        out[k] = spike;
+        const int32_t fired = snn::if_step(v[k], cur[k]);
+        out[k] = static_cast<float>(fired);
         c += fired;
       }
       count += static_cast<uint64_t>(c);

@@ -194,13 +194,10 @@ private:
         uint64_t count = 0;
         const int64_t *th = s.node->threshold.data();
         for (int64_t p = 0; p < static_cast<int64_t>(v.size()); p += c) {
-          // snn::if_step_int without branches (subtracting 0 changes nothing), so that it vectorises
           int64_t *vp = &v[static_cast<size_t>(p)], *op = &out[static_cast<size_t>(p)];
           const int64_t *ip = &cur[static_cast<size_t>(p)];
           for (int64_t k = 0; k < c; ++k) {
-            const int64_t u = vp[k] + ip[k];
-            const int64_t spike = u >= th[k];
-            vp[k] = u - (spike ? th[k] : 0);
+            const int64_t spike = snn::if_step_int(vp[k], ip[k], th[k]);
             op[k] = spike;
             count += static_cast<uint64_t>(spike);
           }

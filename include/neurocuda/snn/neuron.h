@@ -43,18 +43,20 @@ NEUROCUDA_HD int64_t accumulate(int64_t acc, int64_t w, int64_t x) { return acc 
 
 /// One fp32 integrate-and-fire step with threshold 1 and reset by subtraction;
 /// returns whether the neuron spiked.
+/// Written without a branch (subtracting 0 leaves v as it is, -0 included) so that loops over a
+/// population vectorise (GCC if-converts the int-to-float form, not a bool select).
 NEUROCUDA_HD bool if_step(float &v, float current) {
   v = v + current;
-  const bool spike = v >= 1.0f;
-  if (spike) v = v - 1.0f;
-  return spike;
+  const int fired = v >= 1.0f;
+  v = v - static_cast<float>(fired);
+  return fired != 0;
 }
 
 /// One integer IF step (integer mode) with a per-channel integer threshold, reset by subtraction.
 NEUROCUDA_HD bool if_step_int(int64_t &v, int64_t current, int64_t threshold) {
   v += current;
   const bool spike = v >= threshold;
-  if (spike) v -= threshold;
+  v -= spike ? threshold : 0;  // no branch, as in if_step
   return spike;
 }
 
