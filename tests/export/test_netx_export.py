@@ -13,16 +13,13 @@ import unittest
 
 import numpy as np
 
-from test_nir_export import read_snn  # the script's folder is on sys.path
+from snn_tools import read_snn, run_tool  # the script's folder is on sys.path
 
 ARGS = None
 
 
 def run(*args):
-    p = subprocess.run([ARGS.tool, *args], capture_output=True, text=True, timeout=900)
-    if p.returncode != 0:
-        raise AssertionError(f"{args}: exit {p.returncode}\n{p.stderr}")
-    return p
+    return run_tool(ARGS.tool, *args)
 
 
 def convert(tmp, name):

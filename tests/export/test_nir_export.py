@@ -6,7 +6,6 @@ and the edges (every node is driven and reaches the output)."""
 import argparse
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -14,29 +13,13 @@ import unittest
 
 import numpy as np
 
+from snn_tools import read_snn, run_tool  # the script's folder is on sys.path
+
 ARGS = None
 
 
 def run(*args):
-    p = subprocess.run([ARGS.tool, *args], capture_output=True, text=True, timeout=900)
-    if p.returncode != 0:
-        raise AssertionError(f"{args}: exit {p.returncode}\n{p.stderr}")
-    return p
-
-
-def read_snn(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    assert data[:8] == b"NCSNN\r\n\x1a"
-    (hlen,) = struct.unpack_from("<Q", data, 16)
-    header = json.loads(data[24:24 + hlen])
-    (blen,) = struct.unpack_from("<Q", data, 24 + hlen)
-    blob = data[32 + hlen:32 + hlen + blen]
-    for node in header["nodes"]:
-        for name, t in node.get("tensors", {}).items():
-            arr = np.frombuffer(blob, dtype="<f4", count=t["count"], offset=t["offset"])
-            node["tensors"][name] = arr.reshape(t["shape"])
-    return header
+    return run_tool(ARGS.tool, *args)
 
 
 class NirExport(unittest.TestCase):
