@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <mutex>
 
 #include "neurocuda/calibration/percentile.h"
 #include "neurocuda/error.h"
@@ -65,6 +66,7 @@ CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model
     if (options.per_layer) stats.emplace_back(1, total * ir::numel(s), pct);
     else stats.emplace_back(s[0], total * (ir::numel(s) / s[0]), pct);
   }
+  std::vector<std::mutex> locks(pops.size());
   const int64_t per = ir::numel(shape);
   std::vector<float> x(static_cast<size_t>(options.batch * per));
   std::vector<int32_t> labels(static_cast<size_t>(options.batch));
@@ -79,10 +81,15 @@ CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model
       hi = std::max(hi, x[static_cast<size_t>(k)]);
     }
     // Each chunk's activations go straight into the statistics (no gathered copy); the exact percentile
-    // does not depend on the order chunks arrive in.
+    // does not depend on the order chunks arrive in. Chunks arrive concurrently: each population's
+    // statistics have their own lock, and a chunk starts at a different population than its neighbour
+    // so two workers rarely wait for each other.
     model.forward_taps_each(x.data(), n, shape, taps, [&](const frontend::TorchModel::TapChunk &c) {
-      for (size_t i = 0; i < pops.size(); ++i) {
+      const size_t first = static_cast<size_t>(c.begin / std::max<int64_t>(c.count, 1));
+      for (size_t k = 0; k < pops.size(); ++k) {
+        const size_t i = (first + k) % pops.size();
         const auto &s = graph.value(pops[i]->output).shape;
+        std::lock_guard<std::mutex> lock(locks[i]);
         stats[i].add(c.values[i], c.count, options.per_layer ? ir::numel(s) : ir::numel(s) / s[0]);
       }
     });

@@ -4,16 +4,21 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 
 #include "neurocuda/error.h"
 
 namespace neurocuda::calibration {
+namespace {
+typedef float Vec4 __attribute__((vector_size(16)));  // one SSE register, in every x86-64 build
+} // namespace
 
 ChannelPercentile::ChannelPercentile(int64_t channels, int64_t values_per_channel, double percentile)
-    : channels_(channels), total_(values_per_channel),
-      top_(static_cast<size_t>(channels)), floor_(static_cast<size_t>(channels), -std::numeric_limits<float>::infinity()) {
+    : channels_(channels), total_(values_per_channel), top_(static_cast<size_t>(channels)),
+      size_(static_cast<size_t>(channels), 0), capacity_(static_cast<size_t>(channels), 0),
+      floor_(static_cast<size_t>(channels), -std::numeric_limits<float>::infinity()) {
   NEUROCUDA_CHECK(percentile > 0 && percentile <= 100) << "percentile " << percentile;
   NEUROCUDA_CHECK(values_per_channel > 0) << "no values";
   const auto rank = static_cast<int64_t>(std::ceil(percentile / 100.0 * static_cast<double>(total_) - 1e-9));
@@ -21,32 +26,56 @@ ChannelPercentile::ChannelPercentile(int64_t channels, int64_t values_per_channe
 }
 
 void ChannelPercentile::trim(size_t c) {
-  auto &v = top_[c];
-  std::nth_element(v.begin(), v.begin() + (keep_ - 1), v.end(), std::greater<float>());
-  v.resize(static_cast<size_t>(keep_));
-  floor_[c] = *std::min_element(v.begin(), v.end());
+  float *v = top_[c].get();
+  std::nth_element(v, v + (keep_ - 1), v + size_[c], std::greater<float>());
+  size_[c] = static_cast<size_t>(keep_);
+  floor_[c] = *std::min_element(v, v + keep_);
+}
+
+void ChannelPercentile::reserve(size_t c, size_t need) {
+  if (need <= capacity_[c]) return;
+  const size_t cap = std::max(need, 2 * capacity_[c]);
+  std::unique_ptr<float[]> grown(new float[cap]);
+  std::copy_n(top_[c].get(), size_[c], grown.get());
+  top_[c] = std::move(grown);
+  capacity_[c] = cap;
 }
 
 void ChannelPercentile::add(const float *data, int64_t n, int64_t plane) {
+  const size_t trim_above = 2 * static_cast<size_t>(keep_) + 4096;
   for (int64_t c = 0; c < channels_; ++c) {
-    auto &v = top_[static_cast<size_t>(c)];
-    float fl = floor_[static_cast<size_t>(c)];
+    const size_t ch = static_cast<size_t>(c);
     for (int64_t i = 0; i < n; ++i) {
+      if (size_[ch] > trim_above) trim(ch);
+      reserve(ch, size_[ch] + static_cast<size_t>(plane));
       const float *p = data + (i * channels_ + c) * plane;
-      // Branch-free: every value is written, and kept (end advances) when it is above the floor or the
-      // list is still short; which values pass is data-dependent, too irregular for a predicted branch.
-      size_t end = v.size();
-      v.resize(end + static_cast<size_t>(plane));
-      const size_t short_of = static_cast<size_t>(keep_);
-      for (int64_t k = 0; k < plane; ++k) {
+      float *v = top_[ch].get();
+      // Until the first trim the floor is -inf and every value is kept; after it the list holds at
+      // least keep_ values, so a value matters only if it is above the floor. Most are not: each
+      // block of 8 is tested at once (the compiler vectorises the test) and only a block with a value
+      // above the floor is appended, branch-free (every value written, the end advanced by the kept).
+      const float fl = floor_[ch];
+      const Vec4 floor4 = Vec4{} + fl;
+      size_t end = size_[ch];
+      int64_t k = 0;
+      for (; k + 8 <= plane; k += 8) {
+        Vec4 a, b;
+        std::memcpy(&a, p + k, sizeof a);
+        std::memcpy(&b, p + k + 4, sizeof b);
+        const auto above = (a > floor4) | (b > floor4);
+        uint64_t bits[2];
+        std::memcpy(bits, &above, sizeof bits);
+        if ((bits[0] | bits[1]) == 0) continue;
+        for (int j = 0; j < 8; ++j) {
+          v[end] = p[k + j];
+          end += p[k + j] > fl;
+        }
+      }
+      for (; k < plane; ++k) {
         v[end] = p[k];
-        end += (p[k] > fl) | (end < short_of);
+        end += p[k] > fl;
       }
-      v.resize(end);
-      if (static_cast<int64_t>(v.size()) > 2 * keep_ + 4096) {
-        trim(static_cast<size_t>(c));
-        fl = floor_[static_cast<size_t>(c)];
-      }
+      size_[ch] = end;
     }
   }
   seen_ += n * plane;
@@ -56,8 +85,11 @@ std::vector<float> ChannelPercentile::result() {
   NEUROCUDA_CHECK(seen_ == total_) << "percentile expected " << total_ << " values per channel, saw " << seen_;
   std::vector<float> out(static_cast<size_t>(channels_));
   for (size_t c = 0; c < out.size(); ++c) {
-    if (static_cast<int64_t>(top_[c].size()) > keep_) trim(c);
-    out[c] = *std::min_element(top_[c].begin(), top_[c].end());
+    // Only a NaN is never kept (it is not above any floor).
+    if (static_cast<int64_t>(size_[c]) < keep_)
+      throw UserError("calibration activations contain NaN: check the calibration data and its normalisation");
+    if (static_cast<int64_t>(size_[c]) > keep_) trim(c);
+    out[c] = *std::min_element(top_[c].get(), top_[c].get() + size_[c]);
   }
   return out;
 }

@@ -181,7 +181,6 @@ void TorchModel::forward_taps_each(const float *x, int64_t n, const ir::Shape &s
   }
   torch::jit::GraphExecutor exec(graph, "neurocuda_calibration");
   const int64_t per = ir::numel(shape);
-  std::mutex consume_mutex;
   for_each_chunk(n, [&](int64_t begin, int64_t count) {
     torch::InferenceMode guard;
     torch::jit::Stack stack{impl_->frozen._ivalue(), make_input(x + begin * per, count, shape)};
@@ -196,7 +195,6 @@ void TorchModel::forward_taps_each(const float *x, int64_t n, const ir::Shape &s
       chunk.values.push_back(held.back().data_ptr<float>());
       chunk.per_sample.push_back(held.back().numel() / count);
     }
-    std::lock_guard<std::mutex> lock(consume_mutex);
     consume(chunk);
   });
 }
@@ -204,9 +202,14 @@ void TorchModel::forward_taps_each(const float *x, int64_t n, const ir::Shape &s
 std::vector<std::vector<float>> TorchModel::forward_taps(const float *x, int64_t n, const ir::Shape &shape,
                                                          const std::vector<std::string> &taps) const {
   std::vector<std::vector<float>> out(taps.size());
+  std::mutex sizing;
   forward_taps_each(x, n, shape, taps, [&](const TapChunk &c) {
+    {
+      std::lock_guard<std::mutex> lock(sizing);
+      for (size_t i = 0; i < taps.size(); ++i)
+        if (out[i].empty()) out[i].resize(static_cast<size_t>(n * c.per_sample[i]));
+    }
     for (size_t i = 0; i < taps.size(); ++i) {
-      if (out[i].empty()) out[i].resize(static_cast<size_t>(n * c.per_sample[i]));
       std::copy_n(c.values[i], c.count * c.per_sample[i], out[i].begin() + c.begin * c.per_sample[i]);
     }
   });

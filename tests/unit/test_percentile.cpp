@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "neurocuda/calibration/percentile.h"
+#include "neurocuda/error.h"
 #include "test_graphs.h"
 
 using neurocuda::calibration::ChannelPercentile;
@@ -42,4 +43,23 @@ TEST(ChannelPercentile, MaxOfSmallInput) {
   const float v[] = {0.0f, 3.0f, -1.0f, 2.0f};
   stats.add(v, 4, 1);
   EXPECT_EQ(stats.result()[0], 3.0f);
+}
+
+TEST(ChannelPercentile, AscendingStreamTrimsManyTimes) {
+  // Rising values pass every floor: the candidate list fills and is trimmed over and over.
+  const int64_t plane = 13, samples = 3000;  // 13: one block of 8 and a scalar tail of 5
+  std::vector<float> data(static_cast<size_t>(plane * samples));
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<float>(i) * 0.5f;
+  for (double p : {90.0, 99.0, 100.0}) {
+    ChannelPercentile stats(1, samples * plane, p);
+    for (int64_t i = 0; i < samples; i += 100) stats.add(&data[static_cast<size_t>(i * plane)], 100, plane);
+    EXPECT_EQ(stats.result()[0], reference(data, p)) << "p=" << p;
+  }
+}
+
+TEST(ChannelPercentile, NaNActivationsAreAUserError) {
+  ChannelPercentile stats(1, 4, 50.0);
+  const float v[] = {NAN, NAN, NAN, 1.0f};
+  stats.add(v, 4, 1);
+  EXPECT_THROW(stats.result(), neurocuda::UserError);
 }

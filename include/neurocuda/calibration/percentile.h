@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace neurocuda::calibration {
@@ -11,6 +12,7 @@ namespace neurocuda::calibration {
 /// Streams activations of C channels and returns each channel's nearest-rank percentile:
 /// the value at 1-based rank ceil(p/100 * N) of the N values in ascending order.
 /// Memory per channel is O(N * (1 - p/100)), not O(N). p = 100 gives the maximum.
+/// Not thread-safe: callers serialise add() on one object (different objects are independent).
 class ChannelPercentile {
 public:
   /// `values_per_channel` is N, known in advance (samples x spatial positions).
@@ -23,10 +25,15 @@ public:
   int64_t seen() const { return seen_; }
 
 private:
+  // Channel c's candidates are top_[c][0, size_[c]): the `keep_` largest values seen so far are among
+  // them and all are above floor_[c] once the list has been trimmed. The buffers are written without
+  // being zero-filled first (a vector's resize would, for every value streamed).
   void trim(size_t c);
+  void reserve(size_t c, size_t need);
   int64_t channels_, total_, keep_;
   int64_t seen_ = 0;
-  std::vector<std::vector<float>> top_;
+  std::vector<std::unique_ptr<float[]>> top_;
+  std::vector<size_t> size_, capacity_;
   std::vector<float> floor_;
 };
 

@@ -43,7 +43,8 @@ public:
     std::vector<int64_t> per_sample;
   };
   /// Like forward_taps, but hands each chunk to `consume` as soon as it is computed, without copying or
-  /// gathering: calls come one at a time (serialised), in no particular order, from the worker threads.
+  /// gathering: calls come in no particular order and concurrently from the worker threads (chunks are
+  /// disjoint; `consume` guards whatever state it shares).
   void forward_taps_each(const float *x, int64_t n, const ir::Shape &shape, const std::vector<std::string> &taps,
                          const std::function<void(const TapChunk &)> &consume) const;
 
