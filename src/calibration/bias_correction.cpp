@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <spdlog/spdlog.h>
 
 #include "neurocuda/backend.h"
@@ -102,6 +103,7 @@ int correct_biases(ir::Graph &graph, const frontend::TorchModel &model, data::Da
   run.threads = options.threads;
   run.channel_spikes = true;
   int corrected = 0;
+  const int rounds = std::max(options.rounds, 1);
   for (size_t l = 0; l < pops.size(); ++l) {
     auto &node = graph.nodes()[static_cast<size_t>(pops[l])];
     const auto &s = graph.value(node.output).shape;
@@ -109,24 +111,52 @@ int correct_biases(ir::Graph &graph, const frontend::TorchModel &model, data::Da
     std::vector<float> factor(static_cast<size_t>(channels), 1.0f);
     ir::Node *src = bias_source(graph, node.inputs[0], &factor);
     if (!src) continue;
-    auto program = cpu.compile(graph, {});
-    const auto r = program->run(Batch{x.data(), n, shape}, run);
+    // A bias shift of d moves a channel's rate by less than d (its neurons that stay below zero do
+    // not respond), so each round after the first divides the gap by the slope the previous round
+    // measured (a secant step), kept in [1/4, 1] so a flat channel cannot take a wild step. A
+    // channel's rate depends only on its own bias once the layers before are fixed, so with more
+    // than one round a last run measures the final step and each channel keeps the bias whose
+    // measured gap was smallest (rates of constant-input layers move in jumps; a step can overshoot).
+    const int runs = rounds == 1 ? 1 : rounds + 1;
     auto &bias = src->tensors.at("bias").data;
-    double sum_gap = 0, sum_abs = 0, sum_target = 0;
-    for (int64_t c = 0; c < channels; ++c) {
-      const double rate = static_cast<double>(r.channel_spikes[l][static_cast<size_t>(c)]) /
-                          static_cast<double>(n * plane * options.timesteps);
-      const double gap = target[l][static_cast<size_t>(c)] - rate;
-      sum_gap += gap;
-      sum_abs += std::abs(gap);
-      sum_target += target[l][static_cast<size_t>(c)];
-      if (factor[static_cast<size_t>(c)] != 0.0f)
-        bias[static_cast<size_t>(c)] += static_cast<float>(gap / factor[static_cast<size_t>(c)]);
+    std::vector<double> last_gap(static_cast<size_t>(channels), 0.0), last_step(static_cast<size_t>(channels), 0.0);
+    std::vector<double> best_abs(static_cast<size_t>(channels), std::numeric_limits<double>::infinity());
+    std::vector<float> best_bias(static_cast<size_t>(channels), 0.0f);
+    for (int round = 0; round < runs; ++round) {
+      auto program = cpu.compile(graph, {});
+      const auto r = program->run(Batch{x.data(), n, shape}, run);
+      double sum_gap = 0, sum_abs = 0, sum_target = 0;
+      for (int64_t c = 0; c < channels; ++c) {
+        const size_t ch = static_cast<size_t>(c);
+        const double rate = static_cast<double>(r.channel_spikes[l][ch]) / static_cast<double>(n * plane * options.timesteps);
+        const double gap = target[l][ch] - rate;
+        sum_gap += gap;
+        sum_abs += std::abs(gap);
+        sum_target += target[l][ch];
+        if (std::abs(gap) < best_abs[ch]) {
+          best_abs[ch] = std::abs(gap);
+          best_bias[ch] = bias[ch];
+        }
+        if (round == rounds) continue;  // the measuring run
+        double slope = 1.0;
+        if (round > 0 && last_step[ch] != 0.0) slope = std::clamp((last_gap[ch] - gap) / last_step[ch], 0.25, 1.0);
+        const double step = gap / slope;
+        last_gap[ch] = gap;
+        last_step[ch] = factor[ch] != 0.0f ? step : 0.0;
+        if (factor[ch] != 0.0f) bias[ch] += static_cast<float>(step / factor[ch]);
+      }
+      if (auto log = spdlog::get("calibration"))
+        log->debug("bias correction '{}' run {}: mean ANN rate {:.4f}, mean SNN gap {:+.4f}, mean |gap| {:.4f}",
+                   node.name, round + 1, sum_target / static_cast<double>(channels),
+                   sum_gap / static_cast<double>(channels), sum_abs / static_cast<double>(channels));
     }
-    if (auto log = spdlog::get("calibration"))
-      log->debug("bias correction '{}': mean ANN rate {:.4f}, mean SNN gap {:+.4f}, mean |gap| {:.4f}", node.name,
-                 sum_target / static_cast<double>(channels), sum_gap / static_cast<double>(channels),
-                 sum_abs / static_cast<double>(channels));
+    if (runs > 1) {
+      bias = best_bias;
+      double kept = 0;
+      for (double g : best_abs) kept += g;
+      if (auto log = spdlog::get("calibration"))
+        log->debug("bias correction '{}' kept: mean |gap| {:.4f}", node.name, kept / static_cast<double>(channels));
+    }
     ++corrected;
     if (progress) progress(static_cast<int>(l + 1), static_cast<int>(pops.size()));
   }

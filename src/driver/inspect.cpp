@@ -117,7 +117,8 @@ void inspect(const InspectOptions &o) {
            {"classes", ir::numel(g.value(g.output()).shape)},
            {"calibration", {{"method", info.calibration_method}, {"percentile", info.percentile},
                             {"threshold_scope", info.threshold_scope}, {"samples", info.calibration_samples},
-                            {"data", info.calibration_data}, {"bias_correction_timesteps", info.bias_correction_timesteps}}},
+                            {"data", info.calibration_data}, {"bias_correction_timesteps", info.bias_correction_timesteps},
+                            {"bias_correction_rounds", info.bias_correction_rounds}}},
            {"normalisation", {{"mean", info.mean}, {"std", info.std}}},
            {"totals", {{"parameters", params}, {"neurons", neurons}, {"synapses", synapses},
                        {"populations", std::count_if(g.nodes().begin(), g.nodes().end(),
@@ -139,7 +140,9 @@ void inspect(const InspectOptions &o) {
   fmt::print("calibration  {} {} per {}, {} samples of {}{}\n", info.calibration_method,
              info.calibration_method == "max" ? std::string() : fmt::format("p{}", info.percentile), info.threshold_scope,
              info.calibration_samples, info.calibration_data,
-             info.bias_correction_timesteps ? fmt::format(", bias correction for T={}", info.bias_correction_timesteps) : "");
+             info.bias_correction_timesteps ? fmt::format(", bias correction for T={} ({} round(s))", info.bias_correction_timesteps,
+                                                        info.bias_correction_rounds)
+                                          : "");
   fmt::print("input        [{}]{}\n", fmt::join(g.value(g.input()).shape, ", "),
              info.mean.empty() ? "" : fmt::format(", mean {} std {}", fmt::join(info.mean, ","), fmt::join(info.std, ",")));
   fmt::print("\n{:>3}  {:<22} {:<20} {:<14} {:>9} {:>8}  {}\n", "#", "name", "kind", "shape", "params", "neurons",

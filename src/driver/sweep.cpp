@@ -22,7 +22,15 @@ namespace {
 using nlohmann::json;
 
 
-std::string method_label(const std::string &percentile) { return percentile == "max" ? "max" : "p" + percentile; }
+// One calibration method of the sweep: a percentile, optionally with bias correction for a T.
+struct Method {
+  std::string percentile;
+  int bias_correction = 0;
+  std::string label() const {
+    return (percentile == "max" ? "max" : "p" + percentile) +
+           (bias_correction > 0 ? fmt::format("+bc{}", bias_correction) : std::string());
+  }
+};
 
 const char *kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
 
@@ -104,8 +112,25 @@ std::string svg_plot(const json &sweep) {
 } // namespace
 
 void sweep(const SweepOptions &o) {
-  const auto methods = util::split_commas(o.percentiles);
-  for (const auto &m : methods) calibration::parse_percentile_flag(m);  // bad values fail before any output
+  std::vector<int> corrections;
+  for (const auto &item : util::split_commas(o.bias_corrections)) {
+    int t = -1;
+    try {
+      size_t used = 0;
+      t = std::stoi(item, &used);
+      if (used != item.size()) t = -1;
+    } catch (const std::exception &) {
+    }
+    if (t < 0 || t > 100000)
+      throw UserError(fmt::format("--bias-corrections expects comma-separated T values in 0..100000 (0 = none), got '{}'",
+                                  o.bias_corrections));
+    corrections.push_back(t);
+  }
+  std::vector<Method> methods;
+  for (const auto &p : util::split_commas(o.percentiles)) {
+    calibration::parse_percentile_flag(p);  // bad values fail before any output
+    for (int bc : corrections) methods.push_back(Method{p, bc});
+  }
   parse_timesteps(o.timesteps);
   parse_precision(o.precision);
   if (o.output.empty()) throw UserError("sweep needs an output folder: -o DIR");
@@ -125,7 +150,8 @@ void sweep(const SweepOptions &o) {
   std::string csv = "method,timesteps,ann_accuracy,snn_accuracy,gap_pp,spike_rate,synops_per_sample\n";
   for (const auto &m : methods) {
     ConvertOptions c = o.convert;
-    c.percentile = m;
+    c.percentile = m.percentile;
+    c.bias_correction = m.bias_correction;
     const auto net = build_network(c, nullptr);  // calibrated once per method
     EvalOptions e;
     e.data = o.data;
@@ -134,16 +160,16 @@ void sweep(const SweepOptions &o) {
     e.limit = o.limit;
     e.batch = o.eval_batch;
     e.threads = o.convert.threads;
-    const auto rep = evaluate(net, fmt::format("{} ({})", o.model, method_label(m)), e);
+    const auto rep = evaluate(net, fmt::format("{} ({})", o.model, m.label()), e);
     sweep["ann_accuracy"] = rep["ann_accuracy"];
     sweep["samples"] = rep["samples"];
     const double ann = rep["ann_accuracy"].get<double>();
     for (const auto &r : rep["results"])
-      csv += fmt::format("{},{},{:.6f},{:.6f},{:.4f},{:.6f},{:.6g}\n", method_label(m), r["timesteps"].get<int>(), ann,
+      csv += fmt::format("{},{},{:.6f},{:.6f},{:.4f},{:.6f},{:.6g}\n", m.label(), r["timesteps"].get<int>(), ann,
                          r["snn_accuracy"].get<double>(), 100.0 * (ann - r["snn_accuracy"].get<double>()),
                          r["spike_rate"].get<double>(), r["synops_per_sample"].get<double>());
-    list.push_back(json{{"method", method_label(m)}, {"percentile", m}, {"results", rep["results"]}, {"layers", rep["layers"]}});
-    fmt::print(stderr, "sweep: {} done\n", method_label(m));
+    list.push_back(json{{"method", m.label()}, {"percentile", m.percentile}, {"bias_correction", m.bias_correction}, {"results", rep["results"]}, {"layers", rep["layers"]}});
+    fmt::print(stderr, "sweep: {} done\n", m.label());
   }
   sweep["methods"] = list;
   const auto dir = std::filesystem::path(o.output);
@@ -152,12 +178,12 @@ void sweep(const SweepOptions &o) {
   format::write_file_atomic((dir / "sweep.svg").string(), svg_plot(sweep));
 
   const double ann = sweep["ann_accuracy"].get<double>();
-  fmt::print("sweep {} ({}, {} samples), ANN accuracy {:.4f}\n\n{:<10}", o.model, o.precision, sweep["samples"].get<int64_t>(),
+  fmt::print("sweep {} ({}, {} samples), ANN accuracy {:.4f}\n\n{:<12}", o.model, o.precision, sweep["samples"].get<int64_t>(),
              ann, "method");
   for (int t : sweep["timesteps"].get<std::vector<int>>()) fmt::print(" {:>15}", fmt::format("T={}", t));
   fmt::print("\n");
   for (const auto &m : list) {
-    fmt::print("{:<10}", m["method"].get<std::string>());
+    fmt::print("{:<12}", m["method"].get<std::string>());
     for (const auto &r : m["results"])
       fmt::print(" {:>15}", fmt::format("{:.2f} ({:+.2f})", 100 * r["snn_accuracy"].get<double>(),
                                         100 * (ann - r["snn_accuracy"].get<double>())));

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import unittest
 import json
+import re
 import zlib
 
 ARGS = None
@@ -210,6 +211,50 @@ class CliErrors(unittest.TestCase):
         self.assertUserError(run("sweep", model, "--calib", self.data12, "--data", self.data12, "--percentiles",
                                  "99,abc", "-o", bad), "--percentile")
         self.assertFalse(os.path.exists(bad))
+
+    def test_sweep_combines_percentiles_with_bias_corrections(self):
+        out = os.path.join(self.tmp, "sweep_bc")
+        model = os.path.join(ARGS.fixtures, "conv_forms_script.pt")
+        rc, text, err = run("sweep", model, "--calib", self.data12, "--data", self.data12, "-T", "2,4",
+                            "--percentiles", "99", "--bias-corrections", "0,4", "--correction-rounds", "2", "-o", out)
+        self.assertEqual(rc, 0, err)
+        with open(os.path.join(out, "sweep.json")) as f:
+            rep = json.load(f)
+        self.assertEqual([m["method"] for m in rep["methods"]], ["p99", "p99+bc4"])
+        self.assertEqual([m["bias_correction"] for m in rep["methods"]], [0, 4])
+        self.assertIn("p99+bc4", text)
+        bad = os.path.join(self.tmp, "bad_sweep_bc")
+        self.assertUserError(run("sweep", model, "--calib", self.data12, "--data", self.data12, "--bias-corrections",
+                                 "4,x", "-o", bad), "--bias-corrections")
+        self.assertFalse(os.path.exists(bad))
+
+    def test_bias_correction_rounds_shrink_the_gap_and_are_recorded(self):
+        model = os.path.join(ARGS.models, "qcfs_cnn.pt")
+        calib = os.path.join(ARGS.models, "fmnist_sample_256.npz")
+        self.assertUserError(run("convert", model, "--calib", calib, "--bias-correction", "4",
+                                 "--correction-rounds", "0", "-o", self.out), "--correction-rounds")
+        self.assertFalse(os.path.exists(self.out))
+        rc, text, err = run("-v", "convert", model, "--calib", calib, "--bias-correction", "4",
+                            "--correction-rounds", "3", "--correction-samples", "128", "-o", self.out)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("3 round(s)", text)
+        # Per population: three steps, a measuring run, and the kept biases' mean |gap| is at most the
+        # uncorrected one's (first run) and at most the last run's.
+        runs, kept = {}, {}
+        for m in re.finditer(r"bias correction '([^']+)' run (\d): .* mean \|gap\| ([0-9.]+)", err):
+            runs.setdefault(m.group(1), {})[int(m.group(2))] = float(m.group(3))
+        for m in re.finditer(r"bias correction '([^']+)' kept: mean \|gap\| ([0-9.]+)", err):
+            kept[m.group(1)] = float(m.group(2))
+        self.assertEqual(len(runs), 4, err)
+        self.assertEqual(sorted(kept), sorted(runs))
+        for name, g in runs.items():
+            self.assertEqual(sorted(g), [1, 2, 3, 4], name)
+            self.assertLessEqual(kept[name], min(g[1], g[4]), f"{name}: {g}, kept {kept[name]}")
+        self.assertTrue(any(kept[name] < g[1] for name, g in runs.items()), runs)
+        rc, out, err = run("inspect", self.out, "--json")
+        self.assertEqual(rc, 0, err)
+        cal = json.loads(out)["calibration"]
+        self.assertEqual((cal["bias_correction_timesteps"], cal["bias_correction_rounds"]), (4, 3))
 
     def test_inspect_json_counts_and_loihi2_resources(self):
         self.convert_fixture()

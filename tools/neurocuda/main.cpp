@@ -70,6 +70,7 @@ int main(int argc, char **argv) {
   c->add_option("--threshold-scope", conv.threshold_scope, "channel|layer: one threshold per channel or per population")->capture_default_str();
   c->add_option("--bias-correction", conv.bias_correction, "Correct biases layer by layer for this T (0 = off; docs/conversion.md)")->capture_default_str();
   c->add_option("--correction-samples", conv.correction_samples, "Calibration samples used by --bias-correction")->capture_default_str();
+  c->add_option("--correction-rounds", conv.correction_rounds, "Rounds of --bias-correction per population (each refines the last)")->capture_default_str();
   c->add_option("--calib-samples", conv.calib_samples, "Use the first N calibration samples (0 = all)")->capture_default_str();
   c->add_option("--calib-split", conv.calib_split, "auto|train|test: which split of a folder holding both (auto = train)")->capture_default_str();
   c->add_option("--mean", conv.mean, "Normalisation mean, one value or one per channel (e.g. 0.5 or 0.49,0.48,0.45)");
@@ -145,12 +146,16 @@ int main(int argc, char **argv) {
             "  neurocuda export vgg.snn --format netx -o vgg.net");
 
   neurocuda::driver::SweepOptions sw;
-  auto *sp = app.add_subcommand("sweep", "Accuracy vs timesteps for several calibration percentiles: CSV, JSON and an SVG plot");
+  auto *sp = app.add_subcommand("sweep", "Accuracy vs timesteps for several calibration methods (percentiles, bias corrections): CSV, JSON and an SVG plot");
   sp->add_option("model", sw.convert.model, "TorchScript model file")->required();
   sp->add_option("--calib", sw.convert.calib, "Calibration data (a folder with both splits uses train)")->required();
   sp->add_option("--data", sw.data, "Evaluation data (a folder with both splits uses test)")->required();
   sp->add_option("-T,--timesteps", sw.timesteps, "Timesteps, comma-separated")->capture_default_str();
   sp->add_option("--percentiles", sw.percentiles, "Threshold percentiles to compare, comma-separated ('max' allowed)")->capture_default_str();
+  sp->add_option("--bias-corrections", sw.bias_corrections,
+                 "Bias-correction T values to combine with each percentile, comma-separated (0 = none)")->capture_default_str();
+  sp->add_option("--correction-rounds", sw.convert.correction_rounds, "Rounds of each bias correction")->capture_default_str();
+  sp->add_option("--correction-samples", sw.convert.correction_samples, "Calibration samples per bias correction")->capture_default_str();
   sp->add_option("--precision", sw.precision, "fp32, int8 or int16")->capture_default_str();
   sp->add_option("--calib-samples", sw.convert.calib_samples, "Calibration samples (0 = all)")->capture_default_str();
   sp->add_option("--threshold-scope", sw.convert.threshold_scope, "channel|layer")->capture_default_str();

@@ -20,6 +20,7 @@ struct ConvertOptions {
   std::string threshold_scope = "channel";  ///< or "layer"
   int bias_correction = 0;          ///< T to correct biases for (0 = off)
   int64_t correction_samples = 512;
+  int correction_rounds = 1;         ///< SNN runs per population for --bias-correction
   std::string mean, std;            ///< comma-separated normalisation, "" = none
   int64_t batch = 256;
   int threads = 0;                  ///< 0 = all cores
@@ -94,6 +95,7 @@ struct SweepOptions {
   std::string data;                   ///< evaluation data
   std::string timesteps = "4,8,16,32,64";
   std::string percentiles = "99,99.9,99.99,max";
+  std::string bias_corrections = "0"; ///< T values for --bias-correction, 0 = none; methods = percentiles x these
   std::string precision = "fp32";
   int64_t limit = 0;
   int64_t eval_batch = 500;
