@@ -3,6 +3,8 @@
 // (elementwise vector adds, no fused multiply-add), so the choice never changes a result.
 #include "cpu/sparse.h"
 
+#include <limits>
+
 namespace neurocuda::backends::cpu::sparse {
 
 #define NEUROCUDA_DECLARE_KERNELS(ns)                                                                          \
@@ -12,6 +14,7 @@ namespace neurocuda::backends::cpu::sparse {
   void accumulate(const ConvShape &, const View<int32_t> &, const int32_t *, const int64_t *, int64_t *,       \
                   uint64_t *, int32_t *);                                                                      \
   bool collect(const float *, int64_t, int64_t, int64_t, int32_t *, int32_t *, float *);                       \
+  bool collect(const int32_t *, int64_t, int64_t, int64_t, int32_t *, int32_t *, int32_t *);                   \
   }
 NEUROCUDA_DECLARE_KERNELS(avx2)
 NEUROCUDA_DECLARE_KERNELS(sse)
@@ -40,8 +43,28 @@ void collect(const float *in, const Dims &d, int64_t row, Events<float> &e) {
   e.start.resize(static_cast<size_t>(d.h * d.w + 1));
   e.channel.resize(static_cast<size_t>(d.size() + d.c + 8));
   e.value.resize(e.channel.size());
-  auto *fn = has_avx2() ? &avx2::collect : &sse::collect;
-  e.all_ones = fn(in, d.h * d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data());
+  e.all_ones = has_avx2() ? avx2::collect(in, d.h * d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data())
+                          : sse::collect(in, d.h * d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data());
+}
+
+bool collect(const int64_t *in, const Dims &d, int64_t row, Events<int32_t> &e) {
+  // Narrowed to 32 bits first (branch-free range check, vectorised), then listed like fp32.
+  thread_local std::vector<int32_t> narrow;
+  const auto size = static_cast<size_t>(d.size());
+  narrow.resize(size);
+  bool fits = true;
+  for (size_t k = 0; k < size; ++k) {
+    const int64_t v = in[k];
+    fits &= (v >= std::numeric_limits<int32_t>::min()) & (v <= std::numeric_limits<int32_t>::max());
+    narrow[k] = static_cast<int32_t>(v);
+  }
+  if (!fits) return false;
+  e.start.resize(static_cast<size_t>(d.h * d.w + 1));
+  e.channel.resize(static_cast<size_t>(d.size() + d.c + 8));
+  e.value.resize(e.channel.size());
+  e.all_ones = has_avx2() ? avx2::collect(narrow.data(), d.h * d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data())
+                          : sse::collect(narrow.data(), d.h * d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data());
+  return true;
 }
 
 void accumulate(const ConvShape &s, const Events<float> &e, const float *w, const float *bias, float *out,

@@ -25,37 +25,6 @@ template <typename T> struct Events {
   bool all_ones = true;          ///< every value is 1 (spikes): the kernels skip the multiply
 };
 
-/// Fills e from an HWC tensor of shape d, each channel c stored as the offset c * row of its weight
-/// row (row = the layer's output channels); false if a value does not fit T (the caller then uses
-/// the reference path). channel is padded by one pixel's channels: the kernels copy whole lists.
-template <typename T, typename S> bool collect(const S *in, const Dims &d, int64_t row, Events<T> &e) {
-  const int64_t pixels = d.h * d.w;
-  e.start.resize(static_cast<size_t>(pixels + 1));
-  e.channel.resize(static_cast<size_t>(d.size() + d.c + 8));
-  e.value.resize(static_cast<size_t>(d.size()));
-  bool ones = true;
-  int32_t n = 0;
-  // Branch-free: every entry is written, and kept (n advances) only when it is non-zero; spikes are
-  // too irregular for a predicted branch.
-  for (int64_t p = 0; p < pixels; ++p) {
-    e.start[static_cast<size_t>(p)] = n;
-    const S *px = in + p * d.c;
-    for (int32_t c = 0; c < static_cast<int32_t>(d.c); ++c) {
-      const S v = px[c];
-      if constexpr (std::numeric_limits<T>::is_integer && sizeof(T) < sizeof(S)) {
-        if (v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) return false;
-      }
-      e.channel[static_cast<size_t>(n)] = static_cast<int32_t>(c * row);
-      e.value[static_cast<size_t>(n)] = static_cast<T>(v);
-      ones = ones & ((v == S(0)) | (v == S(1)));
-      n += v != S(0);
-    }
-  }
-  e.start[static_cast<size_t>(pixels)] = n;
-  e.all_ones = ones;
-  return true;
-}
-
 /// Raw pointers into Events, as the per-instruction-set kernels take them.
 template <typename T> struct View {
   const int32_t *start, *channel;
@@ -63,8 +32,12 @@ template <typename T> struct View {
   bool all_ones;
 };
 
-/// collect for fp32 values, vectorised where the CPU allows (sparse.cpp).
+/// Fills e from an HWC tensor of shape d, each channel c stored as the offset c * row of its weight
+/// row (row = the layer's output channels). channel is padded by one pixel's channels: the kernels
+/// copy whole lists. Vectorised where the CPU allows (sparse.cpp).
 void collect(const float *in, const Dims &d, int64_t row, Events<float> &e);
+/// Integer mode; false if a value does not fit 32 bits (the caller then uses the reference path).
+bool collect(const int64_t *in, const Dims &d, int64_t row, Events<int32_t> &e);
 
 /// A convolution with one group (a linear layer is the 1x1 case on a 1x1 image).
 struct ConvShape {
