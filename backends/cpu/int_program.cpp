@@ -328,12 +328,13 @@ private:
       return;
     }
     case OpKind::Add: {
-      const size_t c = static_cast<size_t>(b.c);
-      for (size_t k = 0; k < out.size(); ++k) {
-        int64_t acc = 0;
-        for (size_t i = 0; i < n.inputs.size(); ++i)
-          acc += n.multiplier[i][k % c] * ws.values[static_cast<size_t>(n.inputs[i])][k];
-        out[k] = acc;
+      // Pixels x channels (HWC), input by input: no per-element modulo, and the inner loop vectorises.
+      const size_t c = static_cast<size_t>(b.c), pixels = out.size() / c;
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        const int64_t *x = ws.values[static_cast<size_t>(n.inputs[i])].data(), *m = n.multiplier[i].data();
+        int64_t *o = out.data();
+        for (size_t p = 0; p < pixels; ++p, o += c, x += c)
+          for (size_t k = 0; k < c; ++k) o[k] = (i == 0 ? 0 : o[k]) + m[k] * x[k];
       }
       return;
     }

@@ -52,13 +52,14 @@ bool collect(const int64_t *in, const Dims &d, int64_t row, Events<int32_t> &e) 
   thread_local std::vector<int32_t> narrow;
   const auto size = static_cast<size_t>(d.size());
   narrow.resize(size);
-  bool fits = true;
+  int64_t lo = 0, hi = 0;
   for (size_t k = 0; k < size; ++k) {
     const int64_t v = in[k];
-    fits &= (v >= std::numeric_limits<int32_t>::min()) & (v <= std::numeric_limits<int32_t>::max());
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
     narrow[k] = static_cast<int32_t>(v);
   }
-  if (!fits) return false;
+  if (lo < std::numeric_limits<int32_t>::min() || hi > std::numeric_limits<int32_t>::max()) return false;
   e.start.resize(static_cast<size_t>(d.h * d.w + 1));
   e.channel.resize(static_cast<size_t>(d.size() + d.c + 8));
   e.value.resize(e.channel.size());
