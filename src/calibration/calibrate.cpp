@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "neurocuda/calibration/percentile.h"
+#include "neurocuda/calibration/threshold_search.h"
 #include "neurocuda/error.h"
 
 namespace neurocuda::calibration {
@@ -61,10 +62,12 @@ CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model
                                 data.description(), fmt::join(data.sample_shape(), ", "), fmt::join(shape, ", ")));
   const int64_t total = data.size();
   std::vector<ChannelPercentile> stats;
+  std::vector<ChannelHistogram> histograms;  // only for the threshold search
   for (auto *n : pops) {
     const auto &s = graph.value(n->output).shape;
     if (options.per_layer) stats.emplace_back(1, total * ir::numel(s), pct);
     else stats.emplace_back(s[0], total * (ir::numel(s) / s[0]), pct);
+    if (options.search_timesteps > 0) histograms.emplace_back(options.per_layer ? 1 : s[0]);
   }
   std::vector<std::mutex> locks(pops.size());
   const int64_t per = ir::numel(shape);
@@ -90,7 +93,9 @@ CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model
         const size_t i = (first + k) % pops.size();
         const auto &s = graph.value(pops[i]->output).shape;
         std::lock_guard<std::mutex> lock(locks[i]);
-        stats[i].add(c.values[i], c.count, options.per_layer ? ir::numel(s) : ir::numel(s) / s[0]);
+        const int64_t plane = options.per_layer ? ir::numel(s) : ir::numel(s) / s[0];
+        stats[i].add(c.values[i], c.count, plane);
+        if (!histograms.empty()) histograms[i].add(c.values[i], c.count, plane);
       }
     });
     done += n;
@@ -105,8 +110,18 @@ CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model
       n.floats["min"] = lo;
       n.floats["max"] = hi;
     }
+  double ratio_sum = 0;
+  int64_t ratio_count = 0;
   for (size_t i = 0; i < pops.size(); ++i) {
     auto theta = stats[i].result();
+    if (!histograms.empty())
+      for (size_t c = 0; c < theta.size(); ++c)
+        if (theta[c] > 0) {  // a dead channel stays as it is (below)
+          const float refined = histograms[i].best_threshold(static_cast<int64_t>(c), theta[c], options.search_timesteps);
+          ratio_sum += static_cast<double>(refined) / static_cast<double>(theta[c]);
+          ++ratio_count;
+          theta[c] = refined;
+        }
     if (options.per_layer) theta.assign(static_cast<size_t>(graph.value(pops[i]->output).shape[0]), theta[0]);
     const float top = *std::max_element(theta.begin(), theta.end());
     for (auto &t : theta)
@@ -120,6 +135,7 @@ CalibrationSummary calibrate(ir::Graph &graph, const frontend::TorchModel &model
   if (summary.dead_channels > 0 && log)
     log->info("{} channels never activated during calibration; they keep their layer's largest threshold",
               summary.dead_channels);
+  if (ratio_count > 0) summary.search_mean_ratio = ratio_sum / static_cast<double>(ratio_count);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }

@@ -55,6 +55,8 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   auto cal_opts = calibration::parse_percentile_flag(o.percentile);
   cal_opts.per_layer = calibration::parse_scope_is_layer(o.threshold_scope);
   if (o.bias_correction < 0 || o.bias_correction > 100000) throw UserError("--bias-correction must be in 0..100000");
+  if (o.threshold_search < 0 || o.threshold_search > 100000) throw UserError("--threshold-search must be in 0..100000");
+  cal_opts.search_timesteps = o.threshold_search;
   if (o.correction_samples <= 0) throw UserError("--correction-samples must be positive");
   if (o.correction_rounds < 1 || o.correction_rounds > 20) throw UserError("--correction-rounds must be in 1..20");
   cal_opts.batch = o.batch;
@@ -102,6 +104,7 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   info.calibration_method = cal_opts.method;
   info.percentile = cal_opts.percentile;
   info.threshold_scope = o.threshold_scope;
+  info.threshold_search_timesteps = o.threshold_search;
   info.bias_correction_timesteps = o.bias_correction;
   info.bias_correction_samples = o.bias_correction > 0 ? std::min(o.correction_samples, data->size()) : 0;
   info.bias_correction_rounds = o.bias_correction > 0 ? o.correction_rounds : 0;
@@ -129,6 +132,9 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
       t += fmt::format("  calibration      {} {} per {} over {} samples ({:.1f}s)\n", cal_opts.method,
                        cal_opts.method == "max" ? std::string("") : fmt::format("p{}", cal_opts.percentile),
                        o.threshold_scope, summary.samples, summary.seconds);
+    if (o.threshold_search > 0)
+      t += fmt::format("  threshold search for T={}: thresholds x{:.3f} on average\n", o.threshold_search,
+                       summary.search_mean_ratio);
     if (fixed > 0)
       t += fmt::format("  fixed thresholds {} of {} populations (clipped or QCFS activations: threshold = bound)\n",
                        fixed, populations);

@@ -118,7 +118,8 @@ void inspect(const InspectOptions &o) {
            {"calibration", {{"method", info.calibration_method}, {"percentile", info.percentile},
                             {"threshold_scope", info.threshold_scope}, {"samples", info.calibration_samples},
                             {"data", info.calibration_data}, {"bias_correction_timesteps", info.bias_correction_timesteps},
-                            {"bias_correction_rounds", info.bias_correction_rounds}}},
+                            {"bias_correction_rounds", info.bias_correction_rounds},
+                            {"threshold_search_timesteps", info.threshold_search_timesteps}}},
            {"normalisation", {{"mean", info.mean}, {"std", info.std}}},
            {"totals", {{"parameters", params}, {"neurons", neurons}, {"synapses", synapses},
                        {"populations", std::count_if(g.nodes().begin(), g.nodes().end(),
@@ -137,9 +138,10 @@ void inspect(const InspectOptions &o) {
   }
   fmt::print("network      {} (format v{}, written by neurocuda {})\n", o.network, format::kSnnFormatVersion, info.tool_version);
   fmt::print("model        {} (crc32 {:08x})\n", info.model_file, info.model_crc32);
-  fmt::print("calibration  {} {} per {}, {} samples of {}{}\n", info.calibration_method,
+  fmt::print("calibration  {} {} per {}, {} samples of {}{}{}\n", info.calibration_method,
              info.calibration_method == "max" ? std::string() : fmt::format("p{}", info.percentile), info.threshold_scope,
              info.calibration_samples, info.calibration_data,
+             info.threshold_search_timesteps ? fmt::format(", threshold search for T={}", info.threshold_search_timesteps) : "",
              info.bias_correction_timesteps ? fmt::format(", bias correction for T={} ({} round(s))", info.bias_correction_timesteps,
                                                         info.bias_correction_rounds)
                                           : "");

@@ -26,8 +26,10 @@ using nlohmann::json;
 struct Method {
   std::string percentile;
   int bias_correction = 0;
+  int threshold_search = 0;
   std::string label() const {
     return (percentile == "max" ? "max" : "p" + percentile) +
+           (threshold_search > 0 ? fmt::format("+ts{}", threshold_search) : std::string()) +
            (bias_correction > 0 ? fmt::format("+bc{}", bias_correction) : std::string());
   }
 };
@@ -109,11 +111,10 @@ std::string svg_plot(const json &sweep) {
   return s + "</svg>\n";
 }
 
-} // namespace
-
-void sweep(const SweepOptions &o) {
-  std::vector<int> corrections;
-  for (const auto &item : util::split_commas(o.bias_corrections)) {
+// A comma-separated list of T values, 0 meaning "none".
+std::vector<int> parse_t_list(const std::string &text, const char *flag) {
+  std::vector<int> out;
+  for (const auto &item : util::split_commas(text)) {
     int t = -1;
     try {
       size_t used = 0;
@@ -122,14 +123,24 @@ void sweep(const SweepOptions &o) {
     } catch (const std::exception &) {
     }
     if (t < 0 || t > 100000)
-      throw UserError(fmt::format("--bias-corrections expects comma-separated T values in 0..100000 (0 = none), got '{}'",
-                                  o.bias_corrections));
-    corrections.push_back(t);
+      throw UserError(fmt::format("{} expects comma-separated T values in 0..100000 (0 = none), got '{}'", flag, text));
+    out.push_back(t);
   }
+  if (out.empty()) throw UserError(fmt::format("{} needs at least one value (0 = none)", flag));
+  return out;
+}
+
+} // namespace
+
+void sweep(const SweepOptions &o) {
+  const auto corrections = parse_t_list(o.bias_corrections, "--bias-corrections");
+  const auto searches = parse_t_list(o.threshold_searches, "--threshold-searches");
   std::vector<Method> methods;
+  if (util::split_commas(o.percentiles).empty()) throw UserError("--percentiles needs at least one value");
   for (const auto &p : util::split_commas(o.percentiles)) {
     calibration::parse_percentile_flag(p);  // bad values fail before any output
-    for (int bc : corrections) methods.push_back(Method{p, bc});
+    for (int ts : searches)
+      for (int bc : corrections) methods.push_back(Method{p, bc, ts});
   }
   parse_timesteps(o.timesteps);
   parse_precision(o.precision);
@@ -152,6 +163,7 @@ void sweep(const SweepOptions &o) {
     ConvertOptions c = o.convert;
     c.percentile = m.percentile;
     c.bias_correction = m.bias_correction;
+    c.threshold_search = m.threshold_search;
     const auto net = build_network(c, nullptr);  // calibrated once per method
     EvalOptions e;
     e.data = o.data;
@@ -168,7 +180,8 @@ void sweep(const SweepOptions &o) {
       csv += fmt::format("{},{},{:.6f},{:.6f},{:.4f},{:.6f},{:.6g}\n", m.label(), r["timesteps"].get<int>(), ann,
                          r["snn_accuracy"].get<double>(), 100.0 * (ann - r["snn_accuracy"].get<double>()),
                          r["spike_rate"].get<double>(), r["synops_per_sample"].get<double>());
-    list.push_back(json{{"method", m.label()}, {"percentile", m.percentile}, {"bias_correction", m.bias_correction}, {"results", rep["results"]}, {"layers", rep["layers"]}});
+    list.push_back(json{{"method", m.label()}, {"percentile", m.percentile}, {"bias_correction", m.bias_correction},
+                        {"threshold_search", m.threshold_search}, {"results", rep["results"]}, {"layers", rep["layers"]}});
     fmt::print(stderr, "sweep: {} done\n", m.label());
   }
   sweep["methods"] = list;

@@ -90,7 +90,8 @@ std::string serialize_network(const NetworkFile &net) {
                      {"threshold_scope", i.threshold_scope},
                      {"bias_correction_timesteps", i.bias_correction_timesteps},
                      {"bias_correction_samples", i.bias_correction_samples},
-                     {"bias_correction_rounds", i.bias_correction_rounds},         {"calibration_samples", i.calibration_samples},
+                     {"bias_correction_rounds", i.bias_correction_rounds},
+                     {"threshold_search_timesteps", i.threshold_search_timesteps},         {"calibration_samples", i.calibration_samples},
                      {"calibration_data", i.calibration_data}, {"mean", i.mean}, {"std", i.std}};
   h["model"] = {{"offset", blob.size()}, {"size", net.model_bytes.size()}};
   blob += net.model_bytes;
@@ -164,6 +165,7 @@ NetworkFile parse_network(const std::string &bytes, const std::string &what) {
     i.threshold_scope = c.value("threshold_scope", std::string("channel"));
     i.bias_correction_timesteps = c.value("bias_correction_timesteps", 0);
     i.bias_correction_samples = c.value("bias_correction_samples", int64_t{0});
+    i.threshold_search_timesteps = c.value("threshold_search_timesteps", 0);
     i.bias_correction_rounds = c.value("bias_correction_rounds", i.bias_correction_timesteps > 0 ? 1 : 0);
     i.calibration_samples = c.at("calibration_samples").get<int64_t>();
     i.calibration_data = c.at("calibration_data").get<std::string>();

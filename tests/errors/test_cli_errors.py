@@ -256,6 +256,32 @@ class CliErrors(unittest.TestCase):
         cal = json.loads(out)["calibration"]
         self.assertEqual((cal["bias_correction_timesteps"], cal["bias_correction_rounds"]), (4, 3))
 
+    def test_threshold_search_moves_thresholds_and_is_recorded(self):
+        model = os.path.join(ARGS.models, "vgg_small.pt")
+        calib = os.path.join(ARGS.models, "fmnist_sample_256.npz")
+        self.assertUserError(run("convert", model, "--calib", calib, "--threshold-search", "-1", "-o", self.out),
+                             "--threshold-search")
+        self.assertFalse(os.path.exists(self.out))
+        plain = os.path.join(self.tmp, "plain.snn")
+        rc, _, err = run("convert", model, "--calib", calib, "-o", plain)
+        self.assertEqual(rc, 0, err)
+        rc, text, err = run("convert", model, "--calib", calib, "--threshold-search", "8", "-o", self.out)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("threshold search for T=8", text)
+        reps = []
+        for net in (plain, self.out):
+            rc, out, err = run("inspect", net, "--json")
+            self.assertEqual(rc, 0, err)
+            reps.append(json.loads(out))
+        self.assertEqual(reps[0]["calibration"]["threshold_search_timesteps"], 0)
+        self.assertEqual(reps[1]["calibration"]["threshold_search_timesteps"], 8)
+        self.assertNotEqual([l.get("calibrated_threshold_range") for l in reps[0]["layers"]],
+                            [l.get("calibrated_threshold_range") for l in reps[1]["layers"]])
+        bad = os.path.join(self.tmp, "bad_sweep_ts")
+        self.assertUserError(run("sweep", model, "--calib", calib, "--data", calib, "--threshold-searches", "8,-2",
+                                 "-o", bad), "--threshold-searches")
+        self.assertFalse(os.path.exists(bad))
+
     def test_inspect_json_counts_and_loihi2_resources(self):
         self.convert_fixture()
         rc, out, err = run("inspect", self.out, "--json")

@@ -68,6 +68,8 @@ int main(int argc, char **argv) {
   c->add_option("-o,--output", conv.output, "Output network file (default: <model stem>.snn in the current folder)");
   c->add_option("--percentile", conv.percentile, "Per-channel threshold percentile in (0, 100], or 'max'")->capture_default_str();
   c->add_option("--threshold-scope", conv.threshold_scope, "channel|layer: one threshold per channel or per population")->capture_default_str();
+  c->add_option("--threshold-search", conv.threshold_search,
+                "Refine each channel's threshold to minimise the T-step quantization error (LTB-style; 0 = off)")->capture_default_str();
   c->add_option("--bias-correction", conv.bias_correction, "Correct biases layer by layer for this T (0 = off; docs/conversion.md)")->capture_default_str();
   c->add_option("--correction-samples", conv.correction_samples, "Calibration samples used by --bias-correction")->capture_default_str();
   c->add_option("--correction-rounds", conv.correction_rounds, "Rounds of --bias-correction per population (each refines the last)")->capture_default_str();
@@ -154,6 +156,8 @@ int main(int argc, char **argv) {
   sp->add_option("--percentiles", sw.percentiles, "Threshold percentiles to compare, comma-separated ('max' allowed)")->capture_default_str();
   sp->add_option("--bias-corrections", sw.bias_corrections,
                  "Bias-correction T values to combine with each percentile, comma-separated (0 = none)")->capture_default_str();
+  sp->add_option("--threshold-searches", sw.threshold_searches,
+                 "Threshold-search T values to combine with each method, comma-separated (0 = none)")->capture_default_str();
   sp->add_option("--correction-rounds", sw.convert.correction_rounds, "Rounds of each bias correction")->capture_default_str();
   sp->add_option("--correction-samples", sw.convert.correction_samples, "Calibration samples per bias correction")->capture_default_str();
   sp->add_option("--precision", sw.precision, "fp32, int8 or int16")->capture_default_str();

@@ -17,6 +17,7 @@ struct CalibrationOptions {
   std::string method = "percentile";  ///< "percentile" or "max"
   double percentile = 99.99;          ///< for "percentile": nearest-rank percentile
   bool per_layer = false;             ///< one threshold per population instead of one per channel
+  int search_timesteps = 0;           ///< > 0: refine each threshold for this T (threshold_search.h)
   int64_t batch = 256;                ///< samples per LibTorch forward
 };
 
@@ -24,6 +25,7 @@ struct CalibrationOptions {
 struct CalibrationSummary {
   int64_t samples = 0;
   int64_t dead_channels = 0;  ///< channels that never activated (given the layer's largest threshold)
+  double search_mean_ratio = 0;  ///< with search_timesteps: mean refined / percentile threshold
   double seconds = 0;
 };
 

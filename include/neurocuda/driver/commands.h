@@ -18,6 +18,7 @@ struct ConvertOptions {
   int64_t calib_samples = 10000;    ///< 0 = all
   std::string percentile = "99";    ///< or "max"; 99 chosen by measurement (README, "Numbers")
   std::string threshold_scope = "channel";  ///< or "layer"
+  int threshold_search = 0;         ///< T to refine thresholds for (0 = off)
   int bias_correction = 0;          ///< T to correct biases for (0 = off)
   int64_t correction_samples = 512;
   int correction_rounds = 1;         ///< SNN runs per population for --bias-correction
@@ -96,6 +97,7 @@ struct SweepOptions {
   std::string timesteps = "4,8,16,32,64";
   std::string percentiles = "99,99.9,99.99,max";
   std::string bias_corrections = "0"; ///< T values for --bias-correction, 0 = none; methods = percentiles x these
+  std::string threshold_searches = "0";  ///< T values for --threshold-search, 0 = none; also crossed with the above
   std::string precision = "fp32";
   int64_t limit = 0;
   int64_t eval_batch = 500;

@@ -23,7 +23,8 @@ struct ConversionInfo {
   std::string threshold_scope = "channel";  ///< "channel" or "layer"
   int bias_correction_timesteps = 0;        ///< T of the bias correction, 0 = none
   int64_t bias_correction_samples = 0;
-  int bias_correction_rounds = 0;           ///< 0 when there was no correction
+  int bias_correction_rounds = 0;
+  int threshold_search_timesteps = 0;       ///< T of --threshold-search, 0 = none           ///< 0 when there was no correction
   int64_t calibration_samples = 0;
   std::string calibration_data;
   std::vector<float> mean, std;    ///< input normalisation applied to data before the model
