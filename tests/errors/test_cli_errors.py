@@ -196,37 +196,26 @@ class CliErrors(unittest.TestCase):
         out = os.path.join(self.tmp, "sweep")
         model = os.path.join(ARGS.fixtures, "conv_forms_script.pt")
         rc, text, err = run("sweep", model, "--calib", self.data12, "--data", self.data12, "-T", "2,4",
-                            "--percentiles", "99,max", "-o", out)
+                            "--percentiles", "99,max", "--bias-corrections", "0,4", "--correction-rounds", "2",
+                            "-o", out)
         self.assertEqual(rc, 0, err)
         with open(os.path.join(out, "sweep.csv")) as f:
             rows = f.read().splitlines()
         self.assertEqual(rows[0].split(",")[:3], ["method", "timesteps", "ann_accuracy"])
-        self.assertEqual(len(rows), 1 + 2 * 2)
+        self.assertEqual(len(rows), 1 + 4 * 2)
         with open(os.path.join(out, "sweep.json")) as f:
             rep = json.load(f)
-        self.assertEqual([m["method"] for m in rep["methods"]], ["p99", "max"])
+        self.assertEqual([m["method"] for m in rep["methods"]], ["p99", "p99+bc4", "max", "max+bc4"])
+        self.assertEqual([m["bias_correction"] for m in rep["methods"]], [0, 4, 0, 4])
+        self.assertIn("max+bc4", text)
         with open(os.path.join(out, "sweep.svg")) as f:
             self.assertTrue(f.read().startswith("<svg"))
-        bad = os.path.join(self.tmp, "bad_sweep")
-        self.assertUserError(run("sweep", model, "--calib", self.data12, "--data", self.data12, "--percentiles",
-                                 "99,abc", "-o", bad), "--percentile")
-        self.assertFalse(os.path.exists(bad))
-
-    def test_sweep_combines_percentiles_with_bias_corrections(self):
-        out = os.path.join(self.tmp, "sweep_bc")
-        model = os.path.join(ARGS.fixtures, "conv_forms_script.pt")
-        rc, text, err = run("sweep", model, "--calib", self.data12, "--data", self.data12, "-T", "2,4",
-                            "--percentiles", "99", "--bias-corrections", "0,4", "--correction-rounds", "2", "-o", out)
-        self.assertEqual(rc, 0, err)
-        with open(os.path.join(out, "sweep.json")) as f:
-            rep = json.load(f)
-        self.assertEqual([m["method"] for m in rep["methods"]], ["p99", "p99+bc4"])
-        self.assertEqual([m["bias_correction"] for m in rep["methods"]], [0, 4])
-        self.assertIn("p99+bc4", text)
-        bad = os.path.join(self.tmp, "bad_sweep_bc")
-        self.assertUserError(run("sweep", model, "--calib", self.data12, "--data", self.data12, "--bias-corrections",
-                                 "4,x", "-o", bad), "--bias-corrections")
-        self.assertFalse(os.path.exists(bad))
+        for flag, value in (("--percentiles", "99,abc"), ("--bias-corrections", "4,x"),
+                            ("--threshold-searches", "8,-2")):
+            bad = os.path.join(self.tmp, "bad_sweep")
+            self.assertUserError(run("sweep", model, "--calib", self.data12, "--data", self.data12, flag, value,
+                                     "-o", bad), flag.rstrip("s"))
+            self.assertFalse(os.path.exists(bad))
 
     def test_bias_correction_rounds_shrink_the_gap_and_are_recorded(self):
         model = os.path.join(ARGS.models, "qcfs_cnn.pt")
@@ -277,10 +266,6 @@ class CliErrors(unittest.TestCase):
         self.assertEqual(reps[1]["calibration"]["threshold_search_timesteps"], 8)
         self.assertNotEqual([l.get("calibrated_threshold_range") for l in reps[0]["layers"]],
                             [l.get("calibrated_threshold_range") for l in reps[1]["layers"]])
-        bad = os.path.join(self.tmp, "bad_sweep_ts")
-        self.assertUserError(run("sweep", model, "--calib", calib, "--data", calib, "--threshold-searches", "8,-2",
-                                 "-o", bad), "--threshold-searches")
-        self.assertFalse(os.path.exists(bad))
 
     def test_inspect_json_counts_and_loihi2_resources(self):
         self.convert_fixture()
