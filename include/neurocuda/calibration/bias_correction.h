@@ -16,13 +16,14 @@ struct BiasCorrectionOptions {
   int timesteps = 0;       ///< T the network is corrected for (0 = off)
   int64_t samples = 512;   ///< calibration samples used (unlabelled)
   int threads = 0;
-  int rounds = 1;          ///< SNN runs per population; each after the first refines the shift
+  int rounds = 1;          ///< correction steps per population; each after the first refines the shift
 };
 
 /// For each IF population in order, runs the folded network on the CPU backend for T steps and
 /// shifts the bias feeding each channel by the gap between the ANN's mean clipped activation
 /// (in units of the threshold) and the SNN's mean spike rate, `rounds` times (each later round
-/// scales its step by the response the previous one measured). Returns the number of populations
+/// scales its step by the response the previous one measured; with rounds > 1 one more run
+/// measures the last step and each channel keeps its best measured bias). Returns the number of populations
 /// corrected. `graph` must be converted (fold_thresholds done). Throws UserError on bad data.
 int correct_biases(ir::Graph &graph, const frontend::TorchModel &model, data::Dataset &data,
                    const BiasCorrectionOptions &options, const std::function<void(int, int)> &progress = {});
