@@ -35,20 +35,23 @@ int32_t *scratch(const ConvShape &s) {
   if (buffer.size() < need) buffer.resize(need);
   return buffer.data();
 }
-} // namespace
 
-void collect(const float *in, const Dims &d, int64_t row, Events<float> &e) {
-  // Every chunk stores 8 entries at the write position: room for the last chunk's overrun, and for
-  // one pixel's list past the end (the kernels copy whole lists).
+// Sizes e for the lists of an HWC tensor of shape d and fills it with this CPU's kernel. Every chunk
+// stores 8 entries at the write position: room for the last chunk's overrun, and for one pixel's list
+// past the end (the kernels copy whole lists).
+template <typename T> void list(const T *in, const Dims &d, int64_t row, Events<T> &e) {
   e.start.resize(static_cast<size_t>(d.h * d.w + 1));
   e.channel.resize(static_cast<size_t>(d.size() + d.c + 8));
   e.value.resize(e.channel.size());
   e.all_ones = has_avx2() ? avx2::collect(in, d.h * d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data())
                           : sse::collect(in, d.h * d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data());
 }
+} // namespace
+
+void collect(const float *in, const Dims &d, int64_t row, Events<float> &e) { list(in, d, row, e); }
 
 bool collect(const int64_t *in, const Dims &d, int64_t row, Events<int32_t> &e) {
-  // Narrowed to 32 bits first (branch-free range check, vectorised), then listed like fp32.
+  // Narrowed to 32 bits first (range tracked with min/max, vectorised), then listed like fp32.
   thread_local std::vector<int32_t> narrow;
   const auto size = static_cast<size_t>(d.size());
   narrow.resize(size);
@@ -60,11 +63,7 @@ bool collect(const int64_t *in, const Dims &d, int64_t row, Events<int32_t> &e) 
     narrow[k] = static_cast<int32_t>(v);
   }
   if (lo < std::numeric_limits<int32_t>::min() || hi > std::numeric_limits<int32_t>::max()) return false;
-  e.start.resize(static_cast<size_t>(d.h * d.w + 1));
-  e.channel.resize(static_cast<size_t>(d.size() + d.c + 8));
-  e.value.resize(e.channel.size());
-  e.all_ones = has_avx2() ? avx2::collect(narrow.data(), d.h * d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data())
-                          : sse::collect(narrow.data(), d.h * d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data());
+  list(narrow.data(), d, row, e);
   return true;
 }
 
