@@ -33,13 +33,8 @@ std::vector<int> parse_timesteps(const std::string &text) {
   std::vector<int> out;
   for (const auto &item : util::split_commas(text)) {
     int t = 0;
-    try {
-      size_t used = 0;
-      t = std::stoi(item, &used);
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception &) {
+    if (!util::parse_int(item, &t))
       throw UserError(fmt::format("--timesteps expects comma-separated positive integers such as 8,16,32, got '{}'", text));
-    }
     if (t <= 0 || t > 100000) throw UserError(fmt::format("--timesteps values must be in 1..100000, got {}", t));
     out.push_back(t);
   }

@@ -116,17 +116,10 @@ std::vector<int> parse_t_list(const std::string &text, const char *flag) {
   std::vector<int> out;
   for (const auto &item : util::split_commas(text)) {
     int t = -1;
-    try {
-      size_t used = 0;
-      t = std::stoi(item, &used);
-      if (used != item.size()) t = -1;
-    } catch (const std::exception &) {
-    }
-    if (t < 0 || t > 100000)
+    if (!util::parse_int(item, &t) || t < 0 || t > 100000)
       throw UserError(fmt::format("{} expects comma-separated T values in 0..100000 (0 = none), got '{}'", flag, text));
     out.push_back(t);
   }
-  if (out.empty()) throw UserError(fmt::format("{} needs at least one value (0 = none)", flag));
   return out;
 }
 
@@ -136,7 +129,6 @@ void sweep(const SweepOptions &o) {
   const auto corrections = parse_t_list(o.bias_corrections, "--bias-corrections");
   const auto searches = parse_t_list(o.threshold_searches, "--threshold-searches");
   std::vector<Method> methods;
-  if (util::split_commas(o.percentiles).empty()) throw UserError("--percentiles needs at least one value");
   for (const auto &p : util::split_commas(o.percentiles)) {
     calibration::parse_percentile_flag(p);  // bad values fail before any output
     for (int ts : searches)
