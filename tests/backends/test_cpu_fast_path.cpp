@@ -7,8 +7,8 @@
 #include <gtest/gtest.h>
 
 #include "neurocuda/backend.h"
-#include "neurocuda/driver/compare.h"
 #include "../unit/test_graphs.h"
+#include "expect_same_run.h"
 
 using namespace neurocuda;
 
@@ -72,15 +72,8 @@ TEST_P(FastPath, BitIdenticalToReference) {
   const auto x = test::random_values(static_cast<size_t>(n * 3 * 12 * 12), 41, 0.0f, 1.0f);
   const auto fast = run("cpu", g, precision, x, n);
   const auto ref = run("cpu-reference", g, precision, x, n);
-  driver::Comparison cmp;
-  driver::compare_runs(fast, ref, get_backend("cpu").compile(g, {})->layers(), 24, 0, cmp);
-  EXPECT_GT(cmp.comparisons, 0u);
-  EXPECT_EQ(cmp.mismatches, 0u) << "first mismatch: sample " << cmp.first.sample << " layer " << cmp.first.layer
-                                << " neuron " << cmp.first.neuron << " t " << cmp.first.timestep;
+  test::expect_same_run(fast, ref, get_backend("cpu").compile(g, {})->layers(), 24);
   EXPECT_EQ(fast.readout_exact, ref.readout_exact);
-  EXPECT_EQ(fast.predictions, ref.predictions);
-  EXPECT_EQ(fast.spikes, ref.spikes);
-  EXPECT_EQ(fast.synops, ref.synops);
   EXPECT_EQ(fast.channel_spikes, ref.channel_spikes);
   // The comparison means something only if every population spiked (spikes are [checkpoint][layer]).
   const size_t layers = 3;

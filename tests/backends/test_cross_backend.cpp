@@ -10,6 +10,7 @@
 #include "neurocuda/backend.h"
 #include "neurocuda/driver/compare.h"
 #include "neurocuda/error.h"
+#include "expect_same_run.h"
 #include "test_graphs.h"
 
 using namespace neurocuda;
@@ -63,14 +64,7 @@ TEST_P(CrossBackend, AgreesWithCpuBitForBit) {
   const auto x = test::random_values(static_cast<size_t>(n * 128), 21, 0.0f, 1.0f);
   const auto a = run(get_backend("cpu"), g, precision, x, n, 20);
   const auto b = run(other, g, precision, x, n, 20);
-  driver::Comparison cmp;
-  driver::compare_runs(a, b, get_backend("cpu").compile(g, {})->layers(), 20, 0, cmp);
-  EXPECT_GT(cmp.comparisons, 0u);
-  EXPECT_EQ(cmp.mismatches, 0u) << "first mismatch: sample " << cmp.first.sample << " layer " << cmp.first.layer
-                                << " neuron " << cmp.first.neuron << " t " << cmp.first.timestep;
-  EXPECT_EQ(a.predictions, b.predictions);
-  EXPECT_EQ(a.spikes, b.spikes);
-  EXPECT_EQ(a.synops, b.synops);
+  test::expect_same_run(a, b, get_backend("cpu").compile(g, {})->layers(), 20);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, CrossBackend,
