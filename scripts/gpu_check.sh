@@ -5,6 +5,7 @@
 # under compute-sanitizer, and CPU vs CUDA throughput side by side. Results go to $RESULTS (results/gpu).
 #   scripts/gpu_check.sh           build here (Debian packages installed, nvcc present) and check
 #   scripts/gpu_check.sh .gpu      check from a bundle made by scripts/gpu_bundle.sh (no packages needed)
+# BEFORE=path/to/older/neurocuda adds that binary's cuda throughput as a column (A/B in one run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${T:-32}
@@ -39,19 +40,30 @@ for m in vgg_small resnet_small; do
       $TOOL eval $NETS/$m.snn --data "$DATA" -T "$T" --backend $b --precision $p --skip-ann --batch 1000 \
         --report "$RESULTS/eval_${m}_${b}_$p.json" --quiet
     done
+    if [ -n "${BEFORE:-}" ]; then
+      "$BEFORE" eval $NETS/$m.snn --data "$DATA" -T "$T" --backend cuda --precision $p --skip-ann --batch 1000 \
+        --report "$RESULTS/eval_${m}_before_$p.json" --quiet
+    fi
   done
 done
 echo "== throughput, full test set, T=$T, --batch 1000 ($(nproc) CPU threads)"
 RESULTS="$RESULTS" python3 - <<'PY'
 import json, os
 r = os.environ["RESULTS"]
-print(f"{'model':14}{'mode':6}{'cpu img/s':>11}{'cuda img/s':>12}{'cuda/cpu':>10}{'acc cpu':>9}{'acc cuda':>10}")
+before = lambda m, p: f"{r}/eval_{m}_before_{p}.json"
+ab = os.path.exists(before("vgg_small", "fp32"))
+print(f"{'model':14}{'mode':6}{'cpu img/s':>11}{'cuda img/s':>12}{'cuda/cpu':>10}{'acc cpu':>9}{'acc cuda':>10}"
+      + (f"{'before img/s':>14}{'speedup':>9}" if ab else ""))
 for m in ("vgg_small", "resnet_small"):
     for p in ("fp32", "int8"):
         c, g = (json.load(open(f"{r}/eval_{m}_{b}_{p}.json")) for b in ("cpu", "cuda"))
         ips = lambda j: j["timing"]["snn_images_per_second"]
         acc = lambda j: j["snn_accuracy"]
-        print(f"{m:14}{p:6}{ips(c):11.0f}{ips(g):12.0f}{ips(g)/ips(c):10.1f}{acc(c):9.4f}{acc(g):10.4f}")
+        row = f"{m:14}{p:6}{ips(c):11.0f}{ips(g):12.0f}{ips(g)/ips(c):10.1f}{acc(c):9.4f}{acc(g):10.4f}"
+        if ab:
+            o = json.load(open(before(m, p)))
+            row += f"{ips(o):14.0f}{ips(g)/ips(o):9.2f}"
+        print(row)
 PY
 SAN=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 echo "== compute-sanitizer (memcheck) on the CUDA tests"

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-// The CUDA backend: one thread per output element, per sample in the batch, per timestep.
+// The CUDA backend: one thread per output element, per sample in the batch, per timestep. In the time
+// loop a convolution or linear layer first lists each input row's nonzero entries (compact_kernel), so its
+// work follows the spikes rather than the neurons; weights are stored output-fastest so that the lanes of a
+// warp (consecutive outputs) read adjacent weights.
 //
 // Every output sums its inputs in the order snn/neuron.h fixes ((ky, kx, c) for convolutions,
 // ascending for linear layers, skipping zero inputs), with explicit round-to-nearest float
@@ -90,54 +93,115 @@ struct Args {
 
 // ---- kernels --------------------------------------------------------------------------------
 
+// counter[key] += value for every calling lane, with one atomic per distinct key in the warp: the
+// per-output SynOps and per-spike counts would otherwise put 32 atomics on one address per warp.
+__device__ __forceinline__ void add_count(unsigned long long *counter, int64_t key, unsigned value) {
+  const unsigned group = __match_any_sync(__activemask(), static_cast<unsigned long long>(key));
+#if __CUDA_ARCH__ >= 800
+  const unsigned total = __reduce_add_sync(group, value);
+#else
+  unsigned total = 0;
+  for (unsigned rest = group; rest; rest &= rest - 1) total += __shfl_sync(group, value, __ffs(rest) - 1);
+#endif
+  if ((threadIdx.x & 31) == static_cast<unsigned>(__ffs(group) - 1) && total) atomicAdd(&counter[key], total);
+}
+
+// Lists the nonzero entries of each row of `in` ([rows][width]) in ascending order: list[r][0..count[r]).
+// One warp per row, 32 entries at a time, so the order is the row's order and the reads are coalesced.
 template <typename T>
-__global__ void conv_kernel(Args g, const T *in, T *out, const T *w, const T *bias, unsigned long long *synops) {
-  const int64_t per = g.b.size();
+__global__ void compact_kernel(int64_t rows, int width, const T *in, int *list, int *count) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = int64_t(gridDim.x) * blockDim.x / 32;
+  for (int64_t r = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32; r < rows; r += warps) {
+    const T *x = in + r * width;
+    int *l = list + r * width;
+    int base = 0;
+    for (int c0 = 0; c0 < width; c0 += 32) {
+      const int c = c0 + lane;
+      const bool nz = c < width && x[c] != T(0);
+      const unsigned mask = __ballot_sync(0xffffffffu, nz);
+      if (nz) l[base + __popc(mask & ((1u << lane) - 1u))] = c;
+      base += __popc(mask);
+    }
+    if (lane == 0) count[r] = base;
+  }
+}
+
+// Convolution, gathered per output in (ky, kx, c) order. Weights are [ky][kx][c_in_group][o]: the lanes of a
+// warp are consecutive output channels of one pixel, so they share each input and read adjacent weights.
+template <typename T>
+__global__ void conv_kernel(Args g, const T *in, T *out, const T *w, const T *bias, unsigned long long *synops,
+                            const int *list, const int *count) {
+  const int per = static_cast<int>(g.b.size()), oc = static_cast<int>(g.b.c), ow = static_cast<int>(g.b.w);
+  const int ac = static_cast<int>(g.a.c), ah = static_cast<int>(g.a.h), aw = static_cast<int>(g.a.w);
+  const int kh = static_cast<int>(g.kh), kw = static_cast<int>(g.kw);
+  const int opg = oc / static_cast<int>(g.groups), cig = ac / static_cast<int>(g.groups);
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < g.n * per; idx += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t s = idx / per, k = idx % per;
-    const int64_t o = k % g.b.c, ox = (k / g.b.c) % g.b.w, oy = k / (g.b.c * g.b.w);
-    const int64_t opg = g.b.c / g.groups, cig = g.a.c / g.groups, c0 = (o / opg) * cig;
+    const int64_t s = idx / per;
+    const int k = static_cast<int>(idx - s * per);
+    const int o = k % oc, pix = k / oc, ox = pix % ow, oy = pix / ow, c0 = (o / opg) * cig;
     const T *x = in + s * g.a.size();
     T acc = T(0);
-    unsigned long long terms = 0;
-    for (int64_t ky = 0; ky < g.kh; ++ky) {
-      const int64_t y = oy * g.sh - g.ph + ky * g.dh;
-      if (y < 0 || y >= g.a.h) continue;
-      for (int64_t kx = 0; kx < g.kw; ++kx) {
-        const int64_t xx = ox * g.sw - g.pw + kx * g.dw;
-        if (xx < 0 || xx >= g.a.w) continue;
-        const T *px = x + (y * g.a.w + xx) * g.a.c + c0;
-        const T *pw = w + ((o * g.kh + ky) * g.kw + kx) * cig;
-        for (int64_t ci = 0; ci < cig; ++ci) {
+    unsigned terms = 0;
+    for (int ky = 0; ky < kh; ++ky) {
+      const int y = oy * static_cast<int>(g.sh) - static_cast<int>(g.ph) + ky * static_cast<int>(g.dh);
+      if (y < 0 || y >= ah) continue;
+      for (int kx = 0; kx < kw; ++kx) {
+        const int xx = ox * static_cast<int>(g.sw) - static_cast<int>(g.pw) + kx * static_cast<int>(g.dw);
+        if (xx < 0 || xx >= aw) continue;
+        const T *px = x + (y * aw + xx) * ac + c0;
+        const T *pw = w + static_cast<int64_t>((ky * kw + kx) * cig) * oc + o;
+        if (list) {  // groups == 1: the pixel's nonzero channels, listed by compact_kernel
+          const int64_t row = s * ah * aw + y * aw + xx;
+          const int *l = list + row * ac, cnt = count[row];
+          for (int j = 0; j < cnt; ++j) {
+            const int ci = l[j];
+            acc = snn::accumulate(acc, pw[static_cast<int64_t>(ci) * oc], px[ci]);
+          }
+          terms += static_cast<unsigned>(cnt);
+          continue;
+        }
+        for (int ci = 0; ci < cig; ++ci) {
           const T v = px[ci];
           if (v == T(0)) continue;
-          acc = snn::accumulate(acc, pw[ci], v);
+          acc = snn::accumulate(acc, pw[static_cast<int64_t>(ci) * oc], v);
           ++terms;
         }
       }
     }
     out[idx] = add(acc, bias[o]);
-    if (synops && terms) atomicAdd(&synops[s], terms);
+    if (synops) add_count(synops, s, terms);
   }
 }
 
+// Fully connected, ascending inputs. Weights are [in][out], so a warp's lanes read adjacent weights.
 template <typename T>
-__global__ void linear_kernel(Args g, const T *in, T *out, const T *w, const T *bias, unsigned long long *synops) {
-  const int64_t outs = g.b.size(), ins = g.a.size();
+__global__ void linear_kernel(Args g, const T *in, T *out, const T *w, const T *bias, unsigned long long *synops,
+                              const int *list, const int *count) {
+  const int outs = static_cast<int>(g.b.size()), ins = static_cast<int>(g.a.size());
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < g.n * outs; idx += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t s = idx / outs, o = idx % outs;
+    const int64_t s = idx / outs;
+    const int o = static_cast<int>(idx - s * outs);
     const T *x = in + s * ins;
-    const T *pw = w + o * ins;
     T acc = T(0);
-    unsigned long long terms = 0;
-    for (int64_t i = 0; i < ins; ++i) {
-      const T v = x[i];
-      if (v == T(0)) continue;
-      acc = snn::accumulate(acc, pw[i], v);
-      ++terms;
+    unsigned terms = 0;
+    if (list) {  // the sample's nonzero inputs, listed by compact_kernel
+      const int *l = list + s * ins, cnt = count[s];
+      for (int j = 0; j < cnt; ++j) {
+        const int i = l[j];
+        acc = snn::accumulate(acc, w[static_cast<int64_t>(i) * outs + o], x[i]);
+      }
+      terms = static_cast<unsigned>(cnt);
+    } else {
+      for (int i = 0; i < ins; ++i) {
+        const T v = x[i];
+        if (v == T(0)) continue;
+        acc = snn::accumulate(acc, w[static_cast<int64_t>(i) * outs + o], v);
+        ++terms;
+      }
     }
     out[idx] = add(acc, bias[o]);
-    if (synops && terms) atomicAdd(&synops[s], terms);
+    if (synops) add_count(synops, s, terms);
   }
 }
 
@@ -262,12 +326,10 @@ __global__ void if_kernel(Args g, const T *current, T *v, T *out, const T *thres
     else spike = snn::if_step_int(pot, current[idx], threshold[c]);
     v[idx] = pot;
     out[idx] = spike ? T(1) : T(0);
-    if (spike) {
-      atomicAdd(&counts[s * layers + layer], 1ull);
-      if (trace) {
-        const int64_t bit = trace_base + c * hw + k / g.b.c;
-        atomicOr(&trace[s * trace_words + bit / 64], 1ull << (bit % 64));
-      }
+    add_count(counts, s * layers + layer, spike ? 1u : 0u);
+    if (spike && trace) {
+      const int64_t bit = trace_base + c * hw + k / g.b.c;
+      atomicOr(&trace[s * trace_words + bit / 64], 1ull << (bit % 64));
     }
   }
 }
@@ -295,6 +357,7 @@ template <typename T> struct DStep {
   std::vector<T> weight, bias, threshold, v0, coeff, scale, shift, multiplier;
   DeviceArray<T> d_weight, d_bias, d_threshold, d_v0, d_coeff, d_scale, d_shift, d_multiplier;
   DeviceArray<const T *> d_inputs;  // add: its inputs' device buffers, set once per run
+  DeviceArray<int> list, list_count;  // conv (groups 1) and linear in the time loop: nonzero inputs per row
   T relu_bound = std::numeric_limits<T>::max();  // relu (ANN check): relu6 / hardtanh / clamp upper clip
 };
 
@@ -466,11 +529,21 @@ private:
     const unsigned grid = grid_for(n * g.b.size());
     switch (s.kind) {
     case OpKind::Conv2d:
-      conv_kernel<T><<<grid, 256>>>(g, in, out, s.d_weight.get(), s.d_bias.get(), synops);
+    case OpKind::Linear: {
+      // In the time loop the inputs are sparse spikes: list each row's nonzero inputs first, then gather
+      // only those (same order, same sums). Static layers run once on dense inputs and scan them all.
+      const bool conv = s.kind == OpKind::Conv2d, listed = !s.is_static && (!conv || g.groups == 1);
+      const int64_t rows = conv ? n * g.a.h * g.a.w : n, width = conv ? g.a.c : g.a.size();
+      if (listed) {
+        s.list.resize(static_cast<size_t>(rows * width));
+        s.list_count.resize(static_cast<size_t>(rows));
+        compact_kernel<T><<<grid_for(rows * 32), 256>>>(rows, static_cast<int>(width), in, s.list.get(), s.list_count.get());
+      }
+      const int *list = listed ? s.list.get() : nullptr, *count = listed ? s.list_count.get() : nullptr;
+      if (conv) conv_kernel<T><<<grid, 256>>>(g, in, out, s.d_weight.get(), s.d_bias.get(), synops, list, count);
+      else linear_kernel<T><<<grid, 256>>>(g, in, out, s.d_weight.get(), s.d_bias.get(), synops, list, count);
       break;
-    case OpKind::Linear:
-      linear_kernel<T><<<grid, 256>>>(g, in, out, s.d_weight.get(), s.d_bias.get(), synops);
-      break;
+    }
     case OpKind::MaxPool2d:
       if (s.pool >= 0) {
         auto &sum = pool_sum_[static_cast<size_t>(s.pool)];
@@ -555,7 +628,7 @@ Args make_args(const ir::Shape &in, const ir::Shape &out, const std::map<std::st
   return g;
 }
 
-// Conv weights for gathering: [o][ky][kx][c_in_group] (from PyTorch's [o][c][ky][kx]).
+// Conv weights for the kernel: [ky][kx][c_in_group][o] (from PyTorch's [o][c][ky][kx]).
 template <typename T, typename S> std::vector<T> conv_gather_layout(const std::vector<S> &w, const ir::Shape &shape) {
   const int64_t o = shape[0], cig = shape[1], kh = shape[2], kw = shape[3];
   std::vector<T> out(w.size());
@@ -563,7 +636,16 @@ template <typename T, typename S> std::vector<T> conv_gather_layout(const std::v
     for (int64_t c = 0; c < cig; ++c)
       for (int64_t y = 0; y < kh; ++y)
         for (int64_t x = 0; x < kw; ++x)
-          out[static_cast<size_t>(((oo * kh + y) * kw + x) * cig + c)] = static_cast<T>(w[static_cast<size_t>(((oo * cig + c) * kh + y) * kw + x)]);
+          out[static_cast<size_t>(((y * kw + x) * cig + c) * o + oo)] = static_cast<T>(w[static_cast<size_t>(((oo * cig + c) * kh + y) * kw + x)]);
+  return out;
+}
+
+// Linear weights for the kernel: [in][out] (from PyTorch's [out][in]).
+template <typename T, typename S> std::vector<T> linear_gather_layout(const std::vector<S> &w, const ir::Shape &shape) {
+  const int64_t o = shape[0], in = shape[1];
+  std::vector<T> out(w.size());
+  for (int64_t oo = 0; oo < o; ++oo)
+    for (int64_t i = 0; i < in; ++i) out[static_cast<size_t>(i * o + oo)] = static_cast<T>(w[static_cast<size_t>(oo * in + i)]);
   return out;
 }
 
@@ -590,7 +672,7 @@ std::unique_ptr<Program> compile_fp32(const ir::Graph &g) {
       s.bias = n.attr_tensor("bias").data;
       break;
     case OpKind::Linear:
-      s.weight = n.attr_tensor("weight").data;
+      s.weight = linear_gather_layout<float>(n.attr_tensor("weight").data, ws);
       s.bias = n.attr_tensor("bias").data;
       break;
     case OpKind::IF:
@@ -631,7 +713,7 @@ std::unique_ptr<Program> compile_int(const quant::QGraph &q) {
       s.bias = n.bias;
       break;
     case OpKind::Linear:
-      s.weight.assign(n.weight.begin(), n.weight.end());
+      s.weight = linear_gather_layout<int64_t>(n.weight, n.weight_shape);
       s.bias = n.bias;
       break;
     case OpKind::IF:
