@@ -118,6 +118,7 @@ public:
                                   fmt::join(batch.sample_shape, ", "), fmt::join(input_shape_, ", ")));
     NEUROCUDA_CHECK(!options.checkpoints.empty() && std::is_sorted(options.checkpoints.begin(), options.checkpoints.end()))
         << "checkpoints must be ascending";
+    NEUROCUDA_CHECK(options.readout_delay >= 0 && options.readout_delay < options.checkpoints.front()) << "readout delay";
     const size_t ncp = options.checkpoints.size();
     const size_t nl = layers_.size();
     RunResult r;
@@ -152,7 +153,7 @@ public:
 #pragma omp for schedule(dynamic, 1)
       for (int64_t i = 0; i < batch.count; ++i)
       {
-        run_sample(ws, batch.data + i * per, options.checkpoints, &r.predictions[0], static_cast<size_t>(batch.count),
+        run_sample(ws, batch.data + i * per, options.checkpoints, options.readout_delay, &r.predictions[0], static_cast<size_t>(batch.count),
                    static_cast<size_t>(i), &spikes[static_cast<size_t>(i) * ncp * nl],
                    &synops[static_cast<size_t>(i) * ncp],
                    options.record_trace ? r.trace[static_cast<size_t>(i)].data() : nullptr, total_neurons);
@@ -246,7 +247,7 @@ private:
   }
 
   // Runs one sample for all timesteps.
-  void run_sample(Workspace &ws, const float *x, const std::vector<int> &cps, int32_t *preds, size_t batch, size_t sample,
+  void run_sample(Workspace &ws, const float *x, const std::vector<int> &cps, int delay, int32_t *preds, size_t batch, size_t sample,
                   uint64_t *spikes, uint64_t *synops, uint64_t *trace, int64_t total_neurons) const {
     const size_t nl = layers_.size();
     // Input: CHW -> HWC.
@@ -289,7 +290,8 @@ private:
         }
       }
       const auto &o = ws.values[static_cast<size_t>(output_)];
-      for (size_t k = 0; k < ws.readout.size(); ++k) ws.readout[k] = ws.readout[k] + o[k];
+      if (t > delay)
+        for (size_t k = 0; k < ws.readout.size(); ++k) ws.readout[k] = ws.readout[k] + o[k];
       while (cp < cps.size() && cps[cp] == t) {
         preds[cp * batch + sample] = snn::argmax(ws.readout.data(), static_cast<int>(ws.readout.size()));
         for (size_t l = 0; l < nl; ++l) spikes[cp * nl + l] = layer_spikes[l];

@@ -110,7 +110,7 @@ public:
 #pragma omp for schedule(dynamic, 1)
       for (int64_t i = 0; i < batch.count; ++i) {
         const auto si = static_cast<size_t>(i);
-        run_sample(ws, batch.data + i * per, options.checkpoints, r.predictions.data(), static_cast<size_t>(batch.count), si,
+        run_sample(ws, batch.data + i * per, options.checkpoints, options.readout_delay, r.predictions.data(), static_cast<size_t>(batch.count), si,
                    &spikes[si * ncp * nl], &synops[si * ncp], options.record_trace ? r.trace[si].data() : nullptr);
         for (int64_t k = 0; k < classes_; ++k) {
           r.readout_exact[static_cast<size_t>(i * classes_ + k)] = ws.readout[static_cast<size_t>(k)];
@@ -153,7 +153,7 @@ private:
     }
   }
 
-  void run_sample(IWorkspace &ws, const float *x, const std::vector<int> &cps, int32_t *preds, size_t batch,
+  void run_sample(IWorkspace &ws, const float *x, const std::vector<int> &cps, int delay, int32_t *preds, size_t batch,
                   size_t sample, uint64_t *spikes, uint64_t *synops, uint64_t *trace) const {
     const size_t nl = layers_.size();
     {
@@ -208,7 +208,8 @@ private:
         layer_spikes[static_cast<size_t>(s.layer)] += count;
       }
       const auto &o = ws.values[static_cast<size_t>(q_.output)];
-      for (size_t k = 0; k < ws.readout.size(); ++k) ws.readout[k] += o[k];
+      if (t > delay)
+        for (size_t k = 0; k < ws.readout.size(); ++k) ws.readout[k] += o[k];
       while (cp < cps.size() && cps[cp] == t) {
         int best = 0;
         for (int k = 1; k < static_cast<int>(ws.readout.size()); ++k)

@@ -462,7 +462,8 @@ public:
           launch(s, n, synops_.get());
         }
       }
-      accumulate_kernel<T><<<grid_for(n * classes_), 256>>>(n * classes_, values_[static_cast<size_t>(output_)].get(), readout_.get());
+      if (t > options.readout_delay)
+        accumulate_kernel<T><<<grid_for(n * classes_), 256>>>(n * classes_, values_[static_cast<size_t>(output_)].get(), readout_.get());
       check(cudaGetLastError(), "launching kernels");
       while (cp < ncp && options.checkpoints[cp] == t) {
         const auto acc = readout_.download();

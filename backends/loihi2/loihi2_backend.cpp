@@ -73,7 +73,7 @@ public:
         uint64_t ops = 0;
         std::vector<uint64_t> counts(nl, 0);
         for (int t = 1; t <= delay + tmax; ++t) {
-          ops += st.step(net_, readout, t > delay, counts);
+          ops += st.step(net_, readout, t > delay + options.readout_delay, counts);
           if (options.record_trace && t <= tmax) record(st, r.trace[static_cast<size_t>(s)], t);
           while (cp < ncp && t == delay + options.checkpoints[cp]) {
             r.predictions[cp * static_cast<size_t>(n) + static_cast<size_t>(s)] =

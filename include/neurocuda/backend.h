@@ -54,6 +54,9 @@ struct RunOptions {
   int threads = 0;               ///< 0 = all cores
   bool channel_spikes = false;   ///< also count spikes per channel (RunResult::channel_spikes)
   bool record_trace = false;     ///< record every spike (RunResult::trace), for cross-backend verification
+  /// The readout leaves out the output of the first `readout_delay` timesteps: a prediction at checkpoint T
+  /// is the argmax of the outputs summed over timesteps readout_delay + 1 .. T. Less than every checkpoint.
+  int readout_delay = 0;
 };
 
 /// One spiking population as the backend laid it out.

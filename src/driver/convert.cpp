@@ -43,6 +43,14 @@ std::vector<int> parse_timesteps(const std::string &text) {
   return out;
 }
 
+void check_readout_delay(int delay, int smallest_t) {
+  if (delay < 0) throw UserError(fmt::format("--readout-delay must be 0 or positive, got {}", delay));
+  if (delay >= smallest_t)
+    throw UserError(fmt::format("--readout-delay {} leaves no timestep to read at T = {}: use a delay below the "
+                                "smallest T, or drop the smaller T values",
+                                delay, smallest_t));
+}
+
 format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_text) {
   const auto start = std::chrono::steady_clock::now();
   if (o.batch <= 0) throw UserError("--batch must be positive");

@@ -30,6 +30,7 @@ nlohmann::json evaluate(const format::NetworkFile &net, const std::string &label
   if (o.batch <= 0) throw UserError("--batch must be positive");
   if (o.limit < 0) throw UserError("--limit must be 0 (all) or positive");
   const auto checkpoints = parse_timesteps(o.timesteps);
+  check_readout_delay(o.readout_delay, checkpoints.front());
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
   const Backend &backend = get_backend(o.backend);
   parse_precision(o.precision);  // fail on a bad flag before any work
@@ -76,6 +77,7 @@ nlohmann::json evaluate(const format::NetworkFile &net, const std::string &label
   RunOptions run_opts;
   run_opts.checkpoints = checkpoints;
   run_opts.threads = threads;
+  run_opts.readout_delay = o.readout_delay;
   {
     Progress bar(fmt::format("eval T={}", checkpoints.back()), total);
     data->rewind();
@@ -133,6 +135,7 @@ nlohmann::json evaluate(const format::NetworkFile &net, const std::string &label
   }
   report["samples"] = samples;
   report["timesteps"] = checkpoints.back();
+  report["readout_delay"] = o.readout_delay;
   report["ann_accuracy"] = model ? json(frac(ann_correct)) : json(nullptr);
   json per_t = json::array();
   for (size_t c = 0; c < ncp; ++c) {
@@ -206,6 +209,8 @@ bool eval(const EvalOptions &o) {
   const auto samples = report["samples"].get<int64_t>();
   fmt::print("network   {} ({} backend, {})\n", o.network, o.backend, o.precision);
   fmt::print("data      {} ({} samples)\n", report["data"].get<std::string>(), samples);
+  if (o.readout_delay > 0)
+    fmt::print("readout   the outputs of timesteps {}..T (--readout-delay {})\n", o.readout_delay + 1, o.readout_delay);
   if (has_ann)
     fmt::print("ANN accuracy   {:.4f}  ({} / {}, LibTorch)\n", ann, static_cast<int64_t>(std::llround(ann * static_cast<double>(samples))), samples);
   fmt::print("\n{:>6}  {:>12}  {:>9}  {:>10}  {:>14}\n", "T", "SNN accuracy", "ANN - SNN", "spike rate", "SynOps/sample");

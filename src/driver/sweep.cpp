@@ -134,7 +134,7 @@ void sweep(const SweepOptions &o) {
     for (int ts : searches)
       for (int bc : corrections) methods.push_back(Method{p, bc, ts});
   }
-  parse_timesteps(o.timesteps);
+  check_readout_delay(o.readout_delay, parse_timesteps(o.timesteps).front());
   parse_precision(o.precision);
   if (o.output.empty()) throw UserError("sweep needs an output folder: -o DIR");
   std::error_code ec;
@@ -148,6 +148,7 @@ void sweep(const SweepOptions &o) {
   sweep["model"] = o.model;
   sweep["precision"] = o.precision;
   sweep["timesteps"] = parse_timesteps(o.timesteps);
+  sweep["readout_delay"] = o.readout_delay;
   sweep["ann_accuracy"] = nullptr;
   json list = json::array();
   std::string csv = "method,timesteps,ann_accuracy,snn_accuracy,gap_pp,spike_rate,synops_per_sample\n";
@@ -160,6 +161,7 @@ void sweep(const SweepOptions &o) {
     EvalOptions e;
     e.data = o.data;
     e.timesteps = o.timesteps;
+    e.readout_delay = o.readout_delay;
     e.precision = o.precision;
     e.limit = o.limit;
     e.batch = o.eval_batch;

@@ -33,6 +33,7 @@ struct Candidate {
 
 bool verify(const VerifyOptions &o) {
   if (o.timesteps <= 0) throw UserError("--timesteps must be positive");
+  check_readout_delay(o.readout_delay, o.timesteps);
   if (o.batch <= 0) throw UserError("--batch must be positive");
   const auto names = util::split_commas(o.backends);
   if (names.size() + (o.against.empty() ? 0 : 1) < 2)
@@ -70,6 +71,7 @@ bool verify(const VerifyOptions &o) {
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
   RunOptions ropts;
   ropts.checkpoints = {o.timesteps};
+  ropts.readout_delay = o.readout_delay;
   ropts.threads = threads;
   ropts.record_trace = true;
   const int64_t per = ir::numel(shape), total = data->size();
@@ -103,6 +105,7 @@ bool verify(const VerifyOptions &o) {
   rep["data"] = data->description();
   rep["precision"] = o.precision;
   rep["timesteps"] = o.timesteps;
+  rep["readout_delay"] = o.readout_delay;
   rep["samples"] = samples;
   rep["reference"] = runs[0].label;
   nlohmann::json list = nlohmann::json::array();

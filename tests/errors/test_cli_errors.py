@@ -152,6 +152,34 @@ class CliErrors(unittest.TestCase):
         self.assertUserError(run("convert", model, "--no-such-flag"), code=2)
         self.assertUserError(run("frobnicate"), code=2)
 
+    def test_readout_delay_is_checked_reported_and_leaves_spikes_alone(self):
+        self.convert_fixture()
+        report = os.path.join(self.tmp, "r.json")
+        for cmd in (["eval", self.out, "--data", self.data12, "-T", "4,16", "--report", report],
+                    ["verify", self.out, "--data", self.data12, "--backends", "cpu,cpu", "-T", "4", "--report", report],
+                    ["sweep", os.path.join(ARGS.fixtures, "conv_forms_script.pt"), "--calib", self.data12, "--data",
+                     self.data12, "-T", "4,16", "-o", os.path.join(self.tmp, "sw")]):
+            self.assertUserError(run(*cmd, "--readout-delay", "4"), "--readout-delay 4", "T = 4")
+            self.assertUserError(run(*cmd, "--readout-delay", "-1"), "--readout-delay")
+            self.assertFalse(os.path.exists(report), "report written for a rejected run")
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "sw", "sweep.json")))
+        got = {}
+        for delay in ("0", "3"):
+            rc, out, err = run("eval", self.out, "--data", self.data12, "-T", "4,16", "--skip-ann", "--readout-delay",
+                               delay, "--report", report)
+            self.assertEqual(rc, 0, err)
+            with open(report) as f:
+                rep = json.load(f)
+            self.assertEqual(rep["readout_delay"], int(delay))
+            got[delay] = rep
+        self.assertIn("--readout-delay 3", out)
+        # Spikes and SynOps do not depend on how the output is read.
+        self.assertEqual([r["synops"] for r in got["0"]["results"]], [r["synops"] for r in got["3"]["results"]])
+        rc, out, err = run("verify", self.out, "--data", self.data12, "--backends", "cpu,cpu-reference", "-T", "8",
+                           "--readout-delay", "5")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("IDENTICAL", out)
+
     def test_verify_identical_and_perturbed(self):
         self.convert_fixture()
         rc, out, err = run("verify", self.out, "--data", self.data12, "--backends", "cpu,cpu", "-T", "8")

@@ -91,6 +91,9 @@ int main(int argc, char **argv) {
   e->add_option("network", ev.network, "Converted network file (.snn) from `neurocuda convert`")->required();
   e->add_option("--data", ev.data, "Evaluation data: file or folder (a folder with train and test splits uses test)")->required();
   e->add_option("-T,--timesteps", ev.timesteps, "Timesteps, or a comma-separated list evaluated in one run (8,16,32,64)")->capture_default_str();
+  e->add_option("--readout-delay", ev.readout_delay,
+                 "Leave the first D timesteps' outputs out of the readout (the prediction at T sums steps D+1..T)")
+      ->capture_default_str();
   e->add_option("--backend", ev.backend, "Backend to run on")->capture_default_str();
   e->add_option("--precision", ev.precision, "fp32, int8 or int16 (integer weights of 8/16 bits, 8-bit input, integer potentials)")->capture_default_str();
   add_loihi2_flags(e, ev.reset_mode, ev.reset_compensation);
@@ -120,6 +123,7 @@ int main(int argc, char **argv) {
   v->add_option("--precision", ver.precision, "fp32, int8 or int16")->capture_default_str();
   add_loihi2_flags(v, ver.reset_mode, ver.reset_compensation);
   v->add_option("-T,--timesteps", ver.timesteps, "Timesteps")->capture_default_str();
+  v->add_option("--readout-delay", ver.readout_delay, "As for eval: timesteps left out of the readout")->capture_default_str();
   v->add_option("--limit", ver.limit, "Compare only the first N samples (0 = all)")->capture_default_str();
   v->add_option("--batch", ver.batch, "Samples per batch (traces are held per batch)")->capture_default_str();
   v->add_option("--threads", ver.threads, "Threads (0 = all cores)")->capture_default_str();
@@ -153,6 +157,7 @@ int main(int argc, char **argv) {
   sp->add_option("--calib", sw.convert.calib, "Calibration data (a folder with both splits uses train)")->required();
   sp->add_option("--data", sw.data, "Evaluation data (a folder with both splits uses test)")->required();
   sp->add_option("-T,--timesteps", sw.timesteps, "Timesteps, comma-separated")->capture_default_str();
+  sp->add_option("--readout-delay", sw.readout_delay, "As for eval, at every T (must be below the smallest)")->capture_default_str();
   sp->add_option("--percentiles", sw.percentiles, "Threshold percentiles to compare, comma-separated ('max' allowed)")->capture_default_str();
   sp->add_option("--bias-corrections", sw.bias_corrections,
                  "Bias-correction T values to combine with each percentile, comma-separated (0 = none)")->capture_default_str();

@@ -35,6 +35,7 @@ struct EvalOptions {
   std::string data;
   std::string split = "auto";       ///< auto = test split when the folder has both
   std::string timesteps = "32";     ///< comma-separated list, evaluated in one run
+  int readout_delay = 0;            ///< leave the first D timesteps' outputs out of the readout (RunOptions)
   std::string backend = "cpu";
   std::string precision = "fp32";   ///< fp32, int8 or int16
   std::string reset_mode = "subtract";  ///< loihi2: subtract or zero (docs/loihi2.md)
@@ -63,6 +64,7 @@ struct VerifyOptions {
   std::string reset_mode = "subtract";  ///< loihi2: see EvalOptions
   double reset_compensation = -1;
   int timesteps = 32;
+  int readout_delay = 0;
   int64_t limit = 0;
   int64_t batch = 64;
   int threads = 0;
@@ -95,6 +97,7 @@ struct SweepOptions {
   ConvertOptions convert;             ///< calibration settings shared by every method (percentile is swept)
   std::string data;                   ///< evaluation data
   std::string timesteps = "4,8,16,32,64";
+  int readout_delay = 0;              ///< as EvalOptions::readout_delay, for every method and T
   std::string percentiles = "99,99.9,99.99,max";
   std::string bias_corrections = "0"; ///< T values for --bias-correction, 0 = none; methods = percentiles x these
   std::string threshold_searches = "0";  ///< T values for --threshold-search, 0 = none; also crossed with the above
@@ -120,6 +123,8 @@ bool verify(const VerifyOptions &options);
 
 /// Parses a comma-separated list of positive timesteps ("8,16,32"); throws UserError.
 std::vector<int> parse_timesteps(const std::string &text);
+/// Checks --readout-delay against the smallest T of a run; throws UserError.
+void check_readout_delay(int delay, int smallest_t);
 
 /// The tool's version string.
 const char *version();
