@@ -54,34 +54,27 @@ std::vector<std::string> bit_exact_backends() {
 
 } // namespace
 
-class CrossBackend : public ::testing::TestWithParam<std::tuple<std::string, Precision>> {};
+class CrossBackend : public ::testing::TestWithParam<std::tuple<std::string, Precision>> {
+protected:
+  // The parameter's backend against the CPU on 5 random samples, T = 20 (readouts at 10 and 20).
+  void expect_agreement(unsigned seed, int readout_delay) {
+    const auto &[name, precision] = GetParam();
+    const Backend &other = get_backend(name);
+    const auto avail = other.availability();
+    if (!avail.available) GTEST_SKIP() << "backend '" << name << "' unavailable: " << avail.reason;
+    const auto g = test::spiking_net();
+    const int64_t n = 5;
+    const auto x = test::random_values(static_cast<size_t>(n * 128), seed, 0.0f, 1.0f);
+    const auto a = run(get_backend("cpu"), g, precision, x, n, 20, readout_delay);
+    const auto b = run(other, g, precision, x, n, 20, readout_delay);
+    test::expect_same_run(a, b, get_backend("cpu").compile(g, {})->layers(), 20);
+    EXPECT_EQ(a.readout_exact, b.readout_exact);
+  }
+};
 
-TEST_P(CrossBackend, AgreesWithCpuBitForBit) {
-  const auto &[name, precision] = GetParam();
-  const Backend &other = get_backend(name);
-  const auto avail = other.availability();
-  if (!avail.available) GTEST_SKIP() << "backend '" << name << "' unavailable: " << avail.reason;
-  const auto g = test::spiking_net();
-  const int64_t n = 5;
-  const auto x = test::random_values(static_cast<size_t>(n * 128), 21, 0.0f, 1.0f);
-  const auto a = run(get_backend("cpu"), g, precision, x, n, 20);
-  const auto b = run(other, g, precision, x, n, 20);
-  test::expect_same_run(a, b, get_backend("cpu").compile(g, {})->layers(), 20);
-}
+TEST_P(CrossBackend, AgreesWithCpuBitForBit) { expect_agreement(21, 0); }
 
-TEST_P(CrossBackend, AgreesWithADelayedReadout) {
-  const auto &[name, precision] = GetParam();
-  const auto &other = get_backend(name);
-  const auto avail = other.availability();
-  if (!avail.available) GTEST_SKIP() << "backend '" << name << "' unavailable: " << avail.reason;
-  const auto g = test::spiking_net();
-  const int64_t n = 5;
-  const auto x = test::random_values(static_cast<size_t>(n * 128), 22, 0.0f, 1.0f);
-  const auto a = run(get_backend("cpu"), g, precision, x, n, 20, 4);
-  const auto b = run(other, g, precision, x, n, 20, 4);
-  test::expect_same_run(a, b, get_backend("cpu").compile(g, {})->layers(), 20);
-  EXPECT_EQ(a.readout_exact, b.readout_exact);
-}
+TEST_P(CrossBackend, AgreesWithADelayedReadout) { expect_agreement(22, 4); }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, CrossBackend,
                          ::testing::Combine(::testing::ValuesIn(bit_exact_backends()),
