@@ -3,9 +3,9 @@
 # The README's sweep tables: each bundled model swept over the full Fashion-MNIST test set at
 # T = 4..64, in fp32 and int8 mode, calibration methods = percentiles x bias corrections (the default,
 # p99 without correction, first), then for the VGG- and ResNet-style models in fp32 the bias
-# correction tuned for T = 16. Writes results/sweeps/<model>_<precision>[_bc16]/sweep.{csv,json,svg,txt}
-# and, where Debian's rsvg-convert is installed, sweep.png. MODELS / PRECISIONS / PARTS (main, bc16)
-# narrow it down.
+# correction tuned for T = 16, and the ResNet-style model with the readout delayed by 8 timesteps
+# (T = 16..64). Writes results/sweeps/<model>_<precision>[_bc16|_d8]/sweep.{csv,json,svg,txt} and, where
+# Debian's rsvg-convert is installed, sweep.png. MODELS / PRECISIONS / PARTS (main, bc16, d8) narrow it down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
@@ -15,12 +15,12 @@ sweep() {  # sweep OUT_DIR MODEL PRECISION METHOD_FLAGS...
   local out=$1 m=$2 p=$3
   shift 3
   mkdir -p "$out"
-  $TOOL sweep models/$m.pt --calib "$DATA" --data "$DATA" -T 4,8,16,32,64 --precision $p "$@" \
+  $TOOL sweep models/$m.pt --calib "$DATA" --data "$DATA" -T "${TS:-4,8,16,32,64}" --precision $p "$@" \
     --correction-rounds 3 -o "$out" | tee "$out/sweep.txt"
   if command -v rsvg-convert >/dev/null; then rsvg-convert "$out/sweep.svg" -o "$out/sweep.png"; fi
 }
 
-for part in ${PARTS:-main bc16}; do
+for part in ${PARTS:-main bc16 d8}; do
   for m in ${MODELS:-vgg_small resnet_small qcfs_cnn}; do
     for p in ${PRECISIONS:-fp32 int8}; do
       case $part:$m:$p in
@@ -28,6 +28,9 @@ for part in ${PARTS:-main bc16}; do
         main:*) sweep results/sweeps/${m}_$p $m $p --percentiles 99,99.9 --bias-corrections 0,32 ;;
         bc16:qcfs_cnn:* | bc16:*:int8) ;;
         bc16:*) sweep results/sweeps/${m}_${p}_bc16 $m $p --percentiles 99 --bias-corrections 16 ;;
+        d8:resnet_small:fp32) TS=16,24,32,64 sweep results/sweeps/${m}_${p}_d8 $m $p --percentiles 99 \
+          --bias-corrections 0,32 --readout-delay 8 ;;
+        d8:*) ;;
       esac
     done
   done

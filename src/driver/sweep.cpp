@@ -58,8 +58,10 @@ std::string svg_plot(const json &sweep) {
   const double lt0 = std::log2(ts.front()), lt1 = std::log2(std::max(ts.back(), ts.front() * 2));
   auto X = [&](double t) { return x0 + (std::log2(t) - lt0) / (lt1 - lt0) * pw; };
   auto Y = [&](double a) { return y0 + ph - (a - lo) / (hi - lo) * ph; };
-  s += fmt::format("<text x=\"{}\" y=\"20\" font-size=\"14\">SNN accuracy vs timesteps ({})</text>\n", x0,
-                   sweep["precision"].get<std::string>());
+  const int delay = sweep.value("readout_delay", 0);
+  const std::string mode = sweep["precision"].get<std::string>() +
+                           (delay > 0 ? fmt::format(", readout delay {}", delay) : std::string());
+  s += fmt::format("<text x=\"{}\" y=\"20\" font-size=\"14\">SNN accuracy vs timesteps ({})</text>\n", x0, mode);
   s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>\n", x0, y0, pw, ph);
   for (int t : ts)
     s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", X(t), y0 + ph + 16, t);
@@ -185,7 +187,9 @@ void sweep(const SweepOptions &o) {
   format::write_file_atomic((dir / "sweep.svg").string(), svg_plot(sweep));
 
   const double ann = sweep["ann_accuracy"].get<double>();
-  fmt::print("sweep {} ({}, {} samples), ANN accuracy {:.4f}\n\n{:<12}", o.model, o.precision, sweep["samples"].get<int64_t>(),
+  fmt::print("sweep {} ({}{}, {} samples), ANN accuracy {:.4f}\n\n{:<12}", o.model, o.precision,
+             o.readout_delay > 0 ? fmt::format(", readout delay {}", o.readout_delay) : std::string(),
+             sweep["samples"].get<int64_t>(),
              ann, "method");
   for (int t : sweep["timesteps"].get<std::vector<int>>()) fmt::print(" {:>15}", fmt::format("T={}", t));
   fmt::print("\n");
