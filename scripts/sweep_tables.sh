@@ -3,8 +3,8 @@
 # The README's sweep tables: each bundled model swept over the full Fashion-MNIST test set at
 # T = 4..64, in fp32 and int8 mode, calibration methods = percentiles x bias corrections (the default,
 # p99 without correction, first), then for the VGG- and ResNet-style models in fp32 the bias
-# correction tuned for T = 16, and the ResNet-style model (fp32, int8) with the readout delayed by 8
-# timesteps (T = 16..64). Writes results/sweeps/<model>_<precision>[_bc16|_d8]/sweep.{csv,json,svg,txt} and, where
+# correction tuned for T = 16, and the ResNet-style model (fp32, int8; bias corrections measured in the
+# swept mode) with the readout delayed by 8 timesteps (T = 16..64). Writes results/sweeps/<model>_<precision>[_bc16|_d8]/sweep.{csv,json,svg,txt} and, where
 # Debian's rsvg-convert is installed, sweep.png. MODELS / PRECISIONS / PARTS (main, bc16, d8) narrow it down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,7 @@ for part in ${PARTS:-main bc16 d8}; do
         bc16:qcfs_cnn:* | bc16:*:int8) ;;
         bc16:*) sweep results/sweeps/${m}_${p}_bc16 $m $p --percentiles 99 --bias-corrections 16 ;;
         d8:resnet_small:*) TS=16,24,32,64 sweep results/sweeps/${m}_${p}_d8 $m $p --percentiles 99 \
-          --bias-corrections 0,32 --readout-delay 8 ;;
+          --bias-corrections 0,32 --correction-precision $p --readout-delay 8 ;;
         d8:*) ;;
       esac
     done

@@ -146,10 +146,7 @@ public:
       ws.pool_sum.resize(static_cast<size_t>(num_pool_states_));
       ws.pool_max.resize(static_cast<size_t>(num_pool_states_));
       ws.readout.resize(static_cast<size_t>(classes_));
-      if (options.channel_spikes) {
-        ws.channel_spikes.resize(nl);
-        for (size_t l = 0; l < nl; ++l) ws.channel_spikes[l].assign(static_cast<size_t>(layers_[l].channels), 0);
-      }
+      if (options.channel_spikes) ws.channel_spikes = zero_channel_counts(layers_);
 #pragma omp for schedule(dynamic, 1)
       for (int64_t i = 0; i < batch.count; ++i)
       {
@@ -161,13 +158,7 @@ public:
       }
       if (options.channel_spikes) {
 #pragma omp critical
-        {
-          // Integer sums: the order threads arrive in does not matter.
-          if (r.channel_spikes.empty()) r.channel_spikes = ws.channel_spikes;
-          else
-            for (size_t l = 0; l < nl; ++l)
-              for (size_t c = 0; c < ws.channel_spikes[l].size(); ++c) r.channel_spikes[l][c] += ws.channel_spikes[l][c];
-        }
+        add_channel_counts(r.channel_spikes, ws.channel_spikes);
       }
     }
     r.readout_exact.resize(r.readout.size());

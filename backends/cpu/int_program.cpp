@@ -37,6 +37,7 @@ struct IWorkspace {
   std::vector<std::vector<int64_t>> values, membrane, pool_sum, pool_max;
   std::vector<int64_t> readout;
   sparse::Events<int32_t> events;
+  std::vector<std::vector<uint64_t>> channel_spikes;  // per layer, summed over the samples this thread ran
 };
 
 class IntProgram : public Program {
@@ -107,6 +108,7 @@ public:
       ws.pool_sum.resize(static_cast<size_t>(pools_));
       ws.pool_max.resize(static_cast<size_t>(pools_));
       ws.readout.resize(static_cast<size_t>(classes_));
+      if (options.channel_spikes) ws.channel_spikes = zero_channel_counts(layers_);
 #pragma omp for schedule(dynamic, 1)
       for (int64_t i = 0; i < batch.count; ++i) {
         const auto si = static_cast<size_t>(i);
@@ -117,6 +119,10 @@ public:
           r.readout[static_cast<size_t>(i * classes_ + k)] =
               static_cast<float>(static_cast<double>(ws.readout[static_cast<size_t>(k)]) * q_.readout_unit);
         }
+      }
+      if (options.channel_spikes) {
+#pragma omp critical
+        add_channel_counts(r.channel_spikes, ws.channel_spikes);
       }
     }
     r.spikes.assign(ncp * nl, 0);
@@ -205,6 +211,10 @@ private:
         if (trace)
           for (int64_t k = 0; k < static_cast<int64_t>(v.size()); ++k)
             if (out[static_cast<size_t>(k)]) set_trace_bit(trace, base, s.out_dims, k);
+        if (!ws.channel_spikes.empty()) {
+          auto &per_channel = ws.channel_spikes[static_cast<size_t>(s.layer)];
+          for (size_t k = 0; k < v.size(); ++k) per_channel[k % static_cast<size_t>(c)] += out[k] != 0;
+        }
         layer_spikes[static_cast<size_t>(s.layer)] += count;
       }
       const auto &o = ws.values[static_cast<size_t>(q_.output)];

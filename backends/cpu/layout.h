@@ -7,9 +7,28 @@
 #include <utility>
 #include <vector>
 
+#include "neurocuda/backend.h"
 #include "neurocuda/ir/graph.h"
 
 namespace neurocuda::backends::cpu {
+
+/// Per-channel spike counters, zero, one list per population (RunOptions::channel_spikes).
+inline std::vector<std::vector<uint64_t>> zero_channel_counts(const std::vector<LayerInfo> &layers) {
+  std::vector<std::vector<uint64_t>> counts;
+  for (const auto &l : layers) counts.emplace_back(static_cast<size_t>(l.channels), 0);
+  return counts;
+}
+
+/// Adds one thread's per-channel counts into the run's (integer sums: the order threads arrive in does
+/// not matter). Call under a lock.
+inline void add_channel_counts(std::vector<std::vector<uint64_t>> &total, const std::vector<std::vector<uint64_t>> &part) {
+  if (total.empty()) {
+    total = part;
+    return;
+  }
+  for (size_t l = 0; l < total.size(); ++l)
+    for (size_t c = 0; c < total[l].size(); ++c) total[l][c] += part[l][c];
+}
 
 /// A per-sample tensor stored channels-last (HWC); [F] tensors are C = F, H = W = 1.
 struct Dims {

@@ -123,7 +123,9 @@ int correct_biases(ir::Graph &graph, const frontend::TorchModel &model, data::Da
     std::vector<double> best_abs(static_cast<size_t>(channels), std::numeric_limits<double>::infinity());
     std::vector<float> best_bias(static_cast<size_t>(channels), 0.0f);
     for (int round = 0; round < runs; ++round) {
-      auto program = cpu.compile(graph, {});
+      CompileOptions copts;
+      copts.precision = options.precision;
+      auto program = cpu.compile(graph, copts);
       const auto r = program->run(Batch{x.data(), n, shape}, run);
       double sum_gap = 0, sum_abs = 0, sum_target = 0;
       for (int64_t c = 0; c < channels; ++c) {

@@ -62,6 +62,8 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   cal_opts.search_timesteps = o.threshold_search;
   if (o.correction_samples <= 0) throw UserError("--correction-samples must be positive");
   if (o.correction_rounds < 1 || o.correction_rounds > 20) throw UserError("--correction-rounds must be in 1..20");
+  if (o.correction_precision != "fp32" && o.correction_precision != "int8" && o.correction_precision != "int16")
+    throw UserError(fmt::format("--correction-precision must be fp32, int8 or int16, got '{}'", o.correction_precision));
   cal_opts.batch = o.batch;
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
   frontend::TorchModel::set_threads(threads);
@@ -92,7 +94,8 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   int corrected = 0;
   if (o.bias_correction > 0) {
     Progress bar("bias correction", 1);
-    calibration::BiasCorrectionOptions bc{o.bias_correction, o.correction_samples, threads, o.correction_rounds};
+    calibration::BiasCorrectionOptions bc{o.bias_correction, o.correction_samples, threads, o.correction_rounds,
+                                          parse_precision(o.correction_precision)};
     corrected = calibration::correct_biases(graph, model, *data, bc, [&](int d, int t) { (void)t; bar.update(d); });
   }
   check_backend(get_backend("cpu"), graph);
@@ -111,6 +114,7 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   info.bias_correction_timesteps = o.bias_correction;
   info.bias_correction_samples = o.bias_correction > 0 ? std::min(o.correction_samples, data->size()) : 0;
   info.bias_correction_rounds = o.bias_correction > 0 ? o.correction_rounds : 0;
+  info.bias_correction_precision = o.bias_correction > 0 ? o.correction_precision : "";
   info.calibration_samples = summary.samples;
   info.calibration_data = data->description();
   info.mean = pre.mean;
@@ -142,8 +146,9 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
       t += fmt::format("  fixed thresholds {} of {} populations (clipped or QCFS activations: threshold = bound)\n",
                        fixed, populations);
     if (o.bias_correction > 0)
-      t += fmt::format("  bias correction  {} populations for T={} from {} samples, {} round(s)\n", corrected,
-                       o.bias_correction, info.bias_correction_samples, o.correction_rounds);
+      t += fmt::format("  bias correction  {} populations for T={} from {} samples, {} round(s), rates measured in {}\n",
+                       corrected, o.bias_correction, info.bias_correction_samples, o.correction_rounds,
+                       o.correction_precision);
     t += fmt::format("  total time       {:.1f}s\n", secs);
   }
   return net;

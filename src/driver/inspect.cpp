@@ -119,6 +119,7 @@ void inspect(const InspectOptions &o) {
                             {"threshold_scope", info.threshold_scope}, {"samples", info.calibration_samples},
                             {"data", info.calibration_data}, {"bias_correction_timesteps", info.bias_correction_timesteps},
                             {"bias_correction_rounds", info.bias_correction_rounds},
+                            {"bias_correction_precision", info.bias_correction_precision},
                             {"threshold_search_timesteps", info.threshold_search_timesteps}}},
            {"normalisation", {{"mean", info.mean}, {"std", info.std}}},
            {"totals", {{"parameters", params}, {"neurons", neurons}, {"synapses", synapses},
@@ -142,8 +143,8 @@ void inspect(const InspectOptions &o) {
              info.calibration_method == "max" ? std::string() : fmt::format("p{}", info.percentile), info.threshold_scope,
              info.calibration_samples, info.calibration_data,
              info.threshold_search_timesteps ? fmt::format(", threshold search for T={}", info.threshold_search_timesteps) : "",
-             info.bias_correction_timesteps ? fmt::format(", bias correction for T={} ({} round(s))", info.bias_correction_timesteps,
-                                                        info.bias_correction_rounds)
+             info.bias_correction_timesteps ? fmt::format(", bias correction for T={} ({} round(s), {})", info.bias_correction_timesteps,
+                                                        info.bias_correction_rounds, info.bias_correction_precision)
                                           : "");
   fmt::print("input        [{}]{}\n", fmt::join(g.value(g.input()).shape, ", "),
              info.mean.empty() ? "" : fmt::format(", mean {} std {}", fmt::join(info.mean, ","), fmt::join(info.std, ",")));

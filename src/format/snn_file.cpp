@@ -91,6 +91,7 @@ std::string serialize_network(const NetworkFile &net) {
                      {"bias_correction_timesteps", i.bias_correction_timesteps},
                      {"bias_correction_samples", i.bias_correction_samples},
                      {"bias_correction_rounds", i.bias_correction_rounds},
+                     {"bias_correction_precision", i.bias_correction_precision},
                      {"threshold_search_timesteps", i.threshold_search_timesteps},         {"calibration_samples", i.calibration_samples},
                      {"calibration_data", i.calibration_data}, {"mean", i.mean}, {"std", i.std}};
   h["model"] = {{"offset", blob.size()}, {"size", net.model_bytes.size()}};
@@ -167,6 +168,7 @@ NetworkFile parse_network(const std::string &bytes, const std::string &what) {
     i.bias_correction_samples = c.value("bias_correction_samples", int64_t{0});
     i.threshold_search_timesteps = c.value("threshold_search_timesteps", 0);
     i.bias_correction_rounds = c.value("bias_correction_rounds", i.bias_correction_timesteps > 0 ? 1 : 0);
+    i.bias_correction_precision = c.value("bias_correction_precision", std::string(i.bias_correction_timesteps > 0 ? "fp32" : ""));
     i.calibration_samples = c.at("calibration_samples").get<int64_t>();
     i.calibration_data = c.at("calibration_data").get<std::string>();
     i.mean = c.at("mean").get<std::vector<float>>();

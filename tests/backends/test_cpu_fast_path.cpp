@@ -79,6 +79,13 @@ TEST_P(FastPath, BitIdenticalToReference) {
   const size_t layers = 3;
   ASSERT_EQ(ref.spikes.size(), 2 * layers);
   for (size_t l = 0; l < layers; ++l) EXPECT_GT(ref.spikes[layers + l], 0u) << "layer " << l;
+  // Per-channel counts (bias correction measures rates with them, in every numeric mode) cover the run.
+  ASSERT_EQ(ref.channel_spikes.size(), layers);
+  for (size_t l = 0; l < layers; ++l) {
+    uint64_t sum = 0;
+    for (uint64_t c : ref.channel_spikes[l]) sum += c;
+    EXPECT_EQ(sum, ref.spikes[layers + l]) << "layer " << l;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -272,6 +272,28 @@ class CliErrors(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         cal = json.loads(out)["calibration"]
         self.assertEqual((cal["bias_correction_timesteps"], cal["bias_correction_rounds"]), (4, 3))
+        self.assertEqual(cal["bias_correction_precision"], "fp32")
+
+    def test_bias_correction_in_integer_mode_is_checked_and_recorded(self):
+        model = os.path.join(ARGS.models, "qcfs_cnn.pt")
+        calib = os.path.join(ARGS.models, "fmnist_sample_256.npz")
+        self.assertUserError(run("convert", model, "--calib", calib, "--bias-correction", "4",
+                                 "--correction-precision", "int4", "-o", self.out), "--correction-precision", "int8")
+        self.assertNoOutput()
+        outs = {}
+        for p in ("fp32", "int8"):
+            out = os.path.join(self.tmp, f"bc_{p}.snn")
+            rc, text, err = run("-v", "convert", model, "--calib", calib, "--bias-correction", "4",
+                                "--correction-samples", "128", "--correction-precision", p, "-o", out)
+            self.assertEqual(rc, 0, err)
+            self.assertIn(f"rates measured in {p}", text)
+            rc, js, err = run("inspect", out, "--json")
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(json.loads(js)["calibration"]["bias_correction_precision"], p)
+            with open(out, "rb") as f:
+                outs[p] = f.read()
+        # Rates measured in int8 differ from fp32's, so the corrected biases (and the files) differ.
+        self.assertNotEqual(outs["fp32"], outs["int8"])
 
     def test_threshold_search_moves_thresholds_and_is_recorded(self):
         model = os.path.join(ARGS.models, "vgg_small.pt")

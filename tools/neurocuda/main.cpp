@@ -73,6 +73,9 @@ int main(int argc, char **argv) {
   c->add_option("--bias-correction", conv.bias_correction, "Correct biases layer by layer for this T (0 = off; docs/conversion.md)")->capture_default_str();
   c->add_option("--correction-samples", conv.correction_samples, "Calibration samples used by --bias-correction")->capture_default_str();
   c->add_option("--correction-rounds", conv.correction_rounds, "Rounds of --bias-correction per population (each refines the last)")->capture_default_str();
+  c->add_option("--correction-precision", conv.correction_precision,
+                "Numeric mode --bias-correction measures spike rates in: fp32, int8 or int16 (correct for the mode you deploy)")
+      ->capture_default_str();
   c->add_option("--calib-samples", conv.calib_samples, "Use the first N calibration samples (0 = all)")->capture_default_str();
   c->add_option("--calib-split", conv.calib_split, "auto|train|test: which split of a folder holding both (auto = train)")->capture_default_str();
   c->add_option("--mean", conv.mean, "Normalisation mean, one value or one per channel (e.g. 0.5 or 0.49,0.48,0.45)");
@@ -164,6 +167,8 @@ int main(int argc, char **argv) {
   sp->add_option("--threshold-searches", sw.threshold_searches,
                  "Threshold-search T values to combine with each method, comma-separated (0 = none)")->capture_default_str();
   sp->add_option("--correction-rounds", sw.convert.correction_rounds, "Rounds of each bias correction")->capture_default_str();
+  sp->add_option("--correction-precision", sw.convert.correction_precision,
+                 "Numeric mode each bias correction measures rates in (as for convert)")->capture_default_str();
   sp->add_option("--correction-samples", sw.convert.correction_samples, "Calibration samples per bias correction")->capture_default_str();
   sp->add_option("--precision", sw.precision, "fp32, int8 or int16")->capture_default_str();
   sp->add_option("--calib-samples", sw.convert.calib_samples, "Calibration samples (0 = all)")->capture_default_str();

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "neurocuda/backend.h"
 #include "neurocuda/data/dataset.h"
 #include "neurocuda/frontend/torch_model.h"
 #include "neurocuda/ir/graph.h"
@@ -17,6 +18,7 @@ struct BiasCorrectionOptions {
   int64_t samples = 512;   ///< calibration samples used (unlabelled)
   int threads = 0;
   int rounds = 1;          ///< correction steps per population; each after the first refines the shift
+  Precision precision = Precision::Fp32;  ///< numeric mode of the SNN runs that measure the rates
 };
 
 /// For each IF population in order, runs the folded network on the CPU backend for T steps and

@@ -22,6 +22,7 @@ struct ConvertOptions {
   int bias_correction = 0;          ///< T to correct biases for (0 = off)
   int64_t correction_samples = 512;
   int correction_rounds = 1;         ///< SNN runs per population for --bias-correction
+  std::string correction_precision = "fp32";  ///< numeric mode the correction measures rates in
   std::string mean, std;            ///< comma-separated normalisation, "" = none
   int64_t batch = 256;
   int threads = 0;                  ///< 0 = all cores

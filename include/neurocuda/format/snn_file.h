@@ -24,6 +24,7 @@ struct ConversionInfo {
   int bias_correction_timesteps = 0;        ///< T of the bias correction, 0 = none
   int64_t bias_correction_samples = 0;
   int bias_correction_rounds = 0;
+  std::string bias_correction_precision;    ///< numeric mode the correction measured rates in, "" = none
   int threshold_search_timesteps = 0;       ///< T of --threshold-search, 0 = none           ///< 0 when there was no correction
   int64_t calibration_samples = 0;
   std::string calibration_data;
