@@ -30,11 +30,11 @@ const std::vector<std::unique_ptr<Backend>> &registry() {
 
 } // namespace
 
-Precision parse_precision(const std::string &text) {
+Precision parse_precision(const std::string &text, const char *flag) {
   if (text == "fp32") return Precision::Fp32;
   if (text == "int8") return Precision::Int8;
   if (text == "int16") return Precision::Int16;
-  throw UserError(fmt::format("unknown precision '{}'; use fp32, int8 or int16", text));
+  throw UserError(fmt::format("{}unknown precision '{}'; use fp32, int8 or int16", flag ? fmt::format("{}: ", flag) : "", text));
 }
 
 std::string precision_name(Precision precision) {

@@ -269,12 +269,8 @@ private:
           auto &v = ws.membrane[static_cast<size_t>(s.layer)];
           const uint64_t count = if_layer(v.data(), cur.data(), out.data(), v.size());
           if (trace) record_spikes(trace, (t - 1) * total_neurons + layer_offset_[static_cast<size_t>(s.layer)], s, out);
-          if (!ws.channel_spikes.empty()) {
-            auto &per_channel = ws.channel_spikes[static_cast<size_t>(s.layer)];
-            const size_t channels = per_channel.size();
-            for (size_t k = 0; k < v.size(); k += channels)
-              for (size_t c = 0; c < channels; ++c) per_channel[c] += out[k + c] != 0.0f;
-          }
+          if (!ws.channel_spikes.empty())
+            count_channel_spikes(ws.channel_spikes[static_cast<size_t>(s.layer)], out.data(), out.size());
           layer_spikes[static_cast<size_t>(s.layer)] += count;
         } else {
           execute(ws, s, &ops);

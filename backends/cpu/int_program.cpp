@@ -211,10 +211,8 @@ private:
         if (trace)
           for (int64_t k = 0; k < static_cast<int64_t>(v.size()); ++k)
             if (out[static_cast<size_t>(k)]) set_trace_bit(trace, base, s.out_dims, k);
-        if (!ws.channel_spikes.empty()) {
-          auto &per_channel = ws.channel_spikes[static_cast<size_t>(s.layer)];
-          for (size_t k = 0; k < v.size(); ++k) per_channel[k % static_cast<size_t>(c)] += out[k] != 0;
-        }
+        if (!ws.channel_spikes.empty())
+          count_channel_spikes(ws.channel_spikes[static_cast<size_t>(s.layer)], out.data(), out.size());
         layer_spikes[static_cast<size_t>(s.layer)] += count;
       }
       const auto &o = ws.values[static_cast<size_t>(q_.output)];

@@ -19,6 +19,14 @@ inline std::vector<std::vector<uint64_t>> zero_channel_counts(const std::vector<
   return counts;
 }
 
+/// Adds the spikes of one step of a population (`out`, HWC, `size` values, 0 = no spike) to its
+/// per-channel counters.
+template <typename T> void count_channel_spikes(std::vector<uint64_t> &per_channel, const T *out, size_t size) {
+  const size_t channels = per_channel.size();
+  for (size_t k = 0; k < size; k += channels)
+    for (size_t c = 0; c < channels; ++c) per_channel[c] += out[k + c] != T(0);
+}
+
 /// Adds one thread's per-channel counts into the run's (integer sums: the order threads arrive in does
 /// not matter). Call under a lock.
 inline void add_channel_counts(std::vector<std::vector<uint64_t>> &total, const std::vector<std::vector<uint64_t>> &part) {

@@ -27,8 +27,8 @@ struct Support {
 /// Numeric mode of execution (DESIGN.md, "Numeric modes"; docs/integer-mode.md).
 enum class Precision { Fp32, Int8, Int16 };
 
-/// Parses "fp32", "int8" or "int16"; throws UserError otherwise.
-Precision parse_precision(const std::string &text);
+/// Parses "fp32", "int8" or "int16"; throws UserError otherwise (naming `flag` when given).
+Precision parse_precision(const std::string &text, const char *flag = nullptr);
 /// Printed name of a precision.
 std::string precision_name(Precision precision);
 

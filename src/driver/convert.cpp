@@ -62,8 +62,7 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   cal_opts.search_timesteps = o.threshold_search;
   if (o.correction_samples <= 0) throw UserError("--correction-samples must be positive");
   if (o.correction_rounds < 1 || o.correction_rounds > 20) throw UserError("--correction-rounds must be in 1..20");
-  if (o.correction_precision != "fp32" && o.correction_precision != "int8" && o.correction_precision != "int16")
-    throw UserError(fmt::format("--correction-precision must be fp32, int8 or int16, got '{}'", o.correction_precision));
+  const Precision correction_precision = parse_precision(o.correction_precision, "--correction-precision");
   cal_opts.batch = o.batch;
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
   frontend::TorchModel::set_threads(threads);
@@ -95,7 +94,7 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   if (o.bias_correction > 0) {
     Progress bar("bias correction", 1);
     calibration::BiasCorrectionOptions bc{o.bias_correction, o.correction_samples, threads, o.correction_rounds,
-                                          parse_precision(o.correction_precision)};
+                                          correction_precision};
     corrected = calibration::correct_biases(graph, model, *data, bc, [&](int d, int t) { (void)t; bar.update(d); });
   }
   check_backend(get_backend("cpu"), graph);

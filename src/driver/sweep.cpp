@@ -136,7 +136,8 @@ void sweep(const SweepOptions &o) {
     for (int ts : searches)
       for (int bc : corrections) methods.push_back(Method{p, bc, ts});
   }
-  check_readout_delay(o.readout_delay, parse_timesteps(o.timesteps).front());
+  const auto timesteps = parse_timesteps(o.timesteps);
+  check_readout_delay(o.readout_delay, timesteps.front());
   parse_precision(o.precision);
   if (o.output.empty()) throw UserError("sweep needs an output folder: -o DIR");
   std::error_code ec;
@@ -149,7 +150,7 @@ void sweep(const SweepOptions &o) {
   sweep["schema_version"] = 1;
   sweep["model"] = o.model;
   sweep["precision"] = o.precision;
-  sweep["timesteps"] = parse_timesteps(o.timesteps);
+  sweep["timesteps"] = timesteps;
   sweep["readout_delay"] = o.readout_delay;
   sweep["ann_accuracy"] = nullptr;
   json list = json::array();
