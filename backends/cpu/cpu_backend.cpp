@@ -52,6 +52,7 @@ struct Step {
   // IF
   int layer = -1;
   float v0 = snn::kDefaultV0;
+  bool graded = false;  // graded neuron (snn/neuron.h) instead of IF
   // relu (ANN check of lowering): upper clip of relu6 / hardtanh / clamp, +inf for plain relu
   float bound = std::numeric_limits<float>::infinity();
   // fast path (sparse.h) for a time-varying conv or linear; reference scatter otherwise
@@ -62,6 +63,7 @@ struct Step {
 struct Workspace {
   std::vector<std::vector<float>> values;
   std::vector<std::vector<float>> membrane;  // per IF layer
+  std::vector<std::vector<float>> net;       // per graded layer: net spike count so far (empty for IF)
   std::vector<std::vector<float>> pool_sum;  // per stateful max-pool: running sum of its input
   std::vector<std::vector<float>> pool_max;  // per stateful max-pool: max of the running sums so far
   std::vector<float> readout;
@@ -94,6 +96,7 @@ public:
         layers_.push_back({n.name, ir::numel(g.value(n.output).shape), g.value(n.output).shape.at(0),
                            static_cast<int>(steps_.size())});
         s.v0 = static_cast<float>(ir::if_v0(n));
+        s.graded = ir::if_graded(n);
       }
       if (n.kind == OpKind::Relu && n.floats.count("bound")) s.bound = static_cast<float>(n.floats.at("bound"));
       steps_.push_back(std::move(s));
@@ -143,6 +146,7 @@ public:
       ws.values.resize(value_sizes_.size());
       for (size_t i = 0; i < value_sizes_.size(); ++i) ws.values[i].resize(static_cast<size_t>(value_sizes_[i]));
       ws.membrane.resize(nl);
+      ws.net.resize(nl);
       ws.pool_sum.resize(static_cast<size_t>(num_pool_states_));
       ws.pool_max.resize(static_cast<size_t>(num_pool_states_));
       ws.readout.resize(static_cast<size_t>(classes_));
@@ -251,8 +255,11 @@ private:
     for (const auto &s : steps_)
       if (s.is_static && s.kind != OpKind::Input) execute(ws, s, nullptr);
     for (const auto &s : steps_)
-      if (s.kind == OpKind::IF) ws.membrane[static_cast<size_t>(s.layer)].assign(ws.values[static_cast<size_t>(s.out)].size(), s.v0);
-      else if (s.pool_state >= 0) {
+      if (s.kind == OpKind::IF) {
+        const size_t size = ws.values[static_cast<size_t>(s.out)].size();
+        ws.membrane[static_cast<size_t>(s.layer)].assign(size, s.v0);
+        if (s.graded) ws.net[static_cast<size_t>(s.layer)].assign(size, 0.0f);
+      } else if (s.pool_state >= 0) {
         ws.pool_sum[static_cast<size_t>(s.pool_state)].assign(static_cast<size_t>(s.in_dims.size()), 0.0f);
         ws.pool_max[static_cast<size_t>(s.pool_state)].assign(static_cast<size_t>(s.out_dims.size()), 0.0f);
       }
@@ -267,7 +274,9 @@ private:
           const auto &cur = ws.values[static_cast<size_t>(s.in[0])];
           auto &out = ws.values[static_cast<size_t>(s.out)];
           auto &v = ws.membrane[static_cast<size_t>(s.layer)];
-          const uint64_t count = if_layer(v.data(), cur.data(), out.data(), v.size());
+          const uint64_t count =
+              s.graded ? graded_layer(v.data(), ws.net[static_cast<size_t>(s.layer)].data(), cur.data(), out.data(), v.size(), t)
+                       : if_layer(v.data(), cur.data(), out.data(), v.size());
           if (trace) record_spikes(trace, (t - 1) * total_neurons + layer_offset_[static_cast<size_t>(s.layer)], s, out);
           if (!ws.channel_spikes.empty())
             count_channel_spikes(ws.channel_spikes[static_cast<size_t>(s.layer)], out.data(), out.size());
@@ -445,6 +454,19 @@ private:
           for (int64_t k = 0; k < c; ++k) acc[k] = acc[k] / static_cast<float>(div);
         }
       }
+  }
+
+  // One step t of a graded population; returns the number of spikes (non-zero payloads).
+  static uint64_t graded_layer(float *__restrict v, float *__restrict net, const float *__restrict cur,
+                               float *__restrict out, size_t n, int t) {
+    uint64_t count = 0;
+    const float tf = static_cast<float>(t);
+    for (size_t k = 0; k < n; ++k) {
+      const float q = snn::graded_step(v[k], net[k], cur[k], tf);
+      out[k] = q;
+      count += q != 0.0f;
+    }
+    return count;
   }
 
   // One step of an IF population; returns the number of spikes.

@@ -27,6 +27,7 @@ struct IStep {
   Taps rows, cols;
   int pool_state = -1;
   int layer = -1;
+  bool graded = false;  // graded neuron (snn/neuron.h) instead of IF
   // fast path (sparse.h): 32-bit weights, exact because the accumulator fits 31 bits
   bool fast = false;
   sparse::ConvShape geom;
@@ -35,6 +36,7 @@ struct IStep {
 
 struct IWorkspace {
   std::vector<std::vector<int64_t>> values, membrane, pool_sum, pool_max;
+  std::vector<std::vector<int64_t>> net;  // per graded layer: net spike count so far
   std::vector<int64_t> readout;
   sparse::Events<int32_t> events;
   std::vector<std::vector<uint64_t>> channel_spikes;  // per layer, summed over the samples this thread ran
@@ -57,6 +59,8 @@ public:
       if (s.fast) s.packed32.assign(s.packed.begin(), s.packed.end());
       if (n.kind == OpKind::MaxPool2d && !s.is_static) s.pool_state = pools_++;
       if (n.kind == OpKind::IF) {
+        s.graded = n.graded();
+        graded_ = graded_ || s.graded;
         s.layer = static_cast<int>(layers_.size());
         layers_.push_back({n.name, ir::numel(q_.shapes[static_cast<size_t>(n.output)]),
                            q_.shapes[static_cast<size_t>(n.output)].at(0), static_cast<int>(steps_.size())});
@@ -85,6 +89,10 @@ public:
     // The readout sums one value per step: it fits in int64 if its per-step bits plus log2(T) do.
     if (readout_bits_ + static_cast<int>(std::ceil(std::log2(static_cast<double>(tmax) + 1))) > 63)
       throw UserError(fmt::format("T = {} could overflow the integer readout; use fewer timesteps", tmax));
+    if (graded_ && tmax > quant::kMaxGradedPayload)
+      throw UserError(fmt::format("T = {}: integer mode runs graded neurons for at most T = {} (their payloads are "
+                                  "quantized for it); use fewer timesteps or fp32",
+                                  tmax, quant::kMaxGradedPayload));
     const size_t ncp = options.checkpoints.size(), nl = layers_.size();
     RunResult r;
     r.checkpoints = options.checkpoints;
@@ -105,6 +113,7 @@ public:
       ws.values.resize(q_.shapes.size());
       for (size_t i = 0; i < q_.shapes.size(); ++i) ws.values[i].resize(static_cast<size_t>(ir::numel(q_.shapes[i])));
       ws.membrane.resize(nl);
+      ws.net.resize(nl);
       ws.pool_sum.resize(static_cast<size_t>(pools_));
       ws.pool_max.resize(static_cast<size_t>(pools_));
       ws.readout.resize(static_cast<size_t>(classes_));
@@ -175,6 +184,7 @@ private:
       if (s.node->kind == OpKind::IF) {
         auto &v = ws.membrane[static_cast<size_t>(s.layer)];
         v.resize(static_cast<size_t>(s.out_dims.size()));
+        if (s.graded) ws.net[static_cast<size_t>(s.layer)].assign(v.size(), 0);
         for (size_t k = 0; k < v.size(); ++k) v[k] = s.node->v0[k % static_cast<size_t>(s.out_dims.c)];
       } else if (s.pool_state >= 0) {
         ws.pool_sum[static_cast<size_t>(s.pool_state)].assign(static_cast<size_t>(s.in_dims.size()), 0);
@@ -202,6 +212,15 @@ private:
         for (int64_t p = 0; p < static_cast<int64_t>(v.size()); p += c) {
           int64_t *vp = &v[static_cast<size_t>(p)], *op = &out[static_cast<size_t>(p)];
           const int64_t *ip = &cur[static_cast<size_t>(p)];
+          if (s.graded) {
+            int64_t *np = &ws.net[static_cast<size_t>(s.layer)][static_cast<size_t>(p)];
+            for (int64_t k = 0; k < c; ++k) {
+              const int64_t q = snn::graded_step_int(vp[k], np[k], ip[k], th[k], t);
+              op[k] = q;
+              count += q != 0;
+            }
+            continue;
+          }
           for (int64_t k = 0; k < c; ++k) {
             const int64_t spike = snn::if_step_int(vp[k], ip[k], th[k]);
             op[k] = spike;
@@ -366,6 +385,7 @@ private:
   int64_t total_neurons_ = 0, classes_ = 0;
   int pools_ = 0;
   int readout_bits_ = 1;
+  bool graded_ = false;  // some population is graded
 };
 
 } // namespace

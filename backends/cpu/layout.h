@@ -19,12 +19,13 @@ inline std::vector<std::vector<uint64_t>> zero_channel_counts(const std::vector<
   return counts;
 }
 
-/// Adds the spikes of one step of a population (`out`, HWC, `size` values, 0 = no spike) to its
-/// per-channel counters.
+/// Adds the net spikes of one step of a population (`out`, HWC, `size` values, 0 = no spike) to its
+/// per-channel counters: 1 per IF spike, the payload of a graded one (negative ones wrap around in
+/// unsigned arithmetic; a graded neuron's net count never goes below 0, so totals are exact).
 template <typename T> void count_channel_spikes(std::vector<uint64_t> &per_channel, const T *out, size_t size) {
   const size_t channels = per_channel.size();
   for (size_t k = 0; k < size; k += channels)
-    for (size_t c = 0; c < channels; ++c) per_channel[c] += out[k + c] != T(0);
+    for (size_t c = 0; c < channels; ++c) per_channel[c] += static_cast<uint64_t>(static_cast<int64_t>(out[k + c]));
 }
 
 /// Adds one thread's per-channel counts into the run's (integer sums: the order threads arrive in does

@@ -313,19 +313,30 @@ template <typename T> __global__ void relu_kernel(int64_t count, const T *in, T 
     out[idx] = in[idx] < T(0) ? T(0) : (bound < in[idx] ? bound : in[idx]);
 }
 
-// IF step, reset by subtraction; counts spikes per sample and layer and records the trace.
+// IF step, reset by subtraction, or a graded step at timestep t when `net` (the net spike counts) is given;
+// counts spikes (non-zero outputs) per sample and layer and records the trace.
 template <typename T>
-__global__ void if_kernel(Args g, const T *current, T *v, T *out, const T *threshold, unsigned long long *counts,
-                          int64_t layers, int64_t layer, unsigned long long *trace, int64_t trace_words, int64_t trace_base) {
+__global__ void if_kernel(Args g, const T *current, T *v, T *net, int64_t t, T *out, const T *threshold,
+                          unsigned long long *counts, int64_t layers, int64_t layer, unsigned long long *trace,
+                          int64_t trace_words, int64_t trace_base) {
   const int64_t per = g.b.size(), hw = g.b.h * g.b.w;
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < g.n * per; idx += int64_t(gridDim.x) * blockDim.x) {
     const int64_t s = idx / per, k = idx % per, c = k % g.b.c;
-    T pot = v[idx];
-    bool spike;
-    if constexpr (std::is_same_v<T, float>) spike = snn::if_step(pot, current[idx]);  // threshold 1 (folded)
-    else spike = snn::if_step_int(pot, current[idx], threshold[c]);
+    T pot = v[idx], payload;
+    if (net) {
+      T count = net[idx];
+      if constexpr (std::is_same_v<T, float>) payload = snn::graded_step(pot, count, current[idx], static_cast<float>(t));
+      else payload = snn::graded_step_int(pot, count, current[idx], threshold[c], t);
+      net[idx] = count;
+    } else {
+      bool fired;
+      if constexpr (std::is_same_v<T, float>) fired = snn::if_step(pot, current[idx]);  // threshold 1 (folded)
+      else fired = snn::if_step_int(pot, current[idx], threshold[c]);
+      payload = fired ? T(1) : T(0);
+    }
     v[idx] = pot;
-    out[idx] = spike ? T(1) : T(0);
+    out[idx] = payload;
+    const bool spike = payload != T(0);
     add_count(counts, s * layers + layer, spike ? 1u : 0u);
     if (spike && trace) {
       const int64_t bit = trace_base + c * hw + k / g.b.c;
@@ -354,6 +365,7 @@ template <typename T> struct DStep {
   Args args{};
   bool is_static = false;
   int layer = -1, pool = -1;
+  bool graded = false;  // IF: graded neuron (snn/neuron.h)
   std::vector<T> weight, bias, threshold, v0, coeff, scale, shift, multiplier;
   DeviceArray<T> d_weight, d_bias, d_threshold, d_v0, d_coeff, d_scale, d_shift, d_multiplier;
   DeviceArray<const T *> d_inputs;  // add: its inputs' device buffers, set once per run
@@ -369,6 +381,7 @@ public:
         readout_unit_(readout_unit) {
     for (auto &s : steps_) {
       if (s.kind == OpKind::IF) {
+        graded_ = graded_ || s.graded;
         s.layer = static_cast<int>(layers_.size());
         layers_.push_back({s.name, ir::numel(shapes_[static_cast<size_t>(s.output)]),
                            shapes_[static_cast<size_t>(s.output)].at(0), -1});
@@ -390,8 +403,12 @@ public:
       throw UserError(fmt::format("input samples have shape [{}] but the network expects [{}]",
                                   fmt::join(batch.sample_shape, ", "), fmt::join(in_shape, ", ")));
     if (options.channel_spikes) throw UserError("per-channel spike counts are only available on the cpu backend");
-    upload_parameters();
     const int64_t n = batch.count, tmax = options.checkpoints.back();
+    if (std::is_same_v<T, int64_t> && graded_ && tmax > quant::kMaxGradedPayload)
+      throw UserError(fmt::format("T = {}: integer mode runs graded neurons for at most T = {} (their payloads are "
+                                  "quantized for it); use fewer timesteps or fp32",
+                                  tmax, quant::kMaxGradedPayload));
+    upload_parameters();
     const size_t nl = layers_.size(), ncp = options.checkpoints.size();
     // Buffers.
     values_.resize(shapes_.size());
@@ -403,6 +420,7 @@ public:
         s.d_inputs.upload(ptrs);
       }
     membrane_.resize(nl);
+    net_.resize(nl);
     pool_sum_.resize(static_cast<size_t>(pools_));
     pool_prev_.resize(static_cast<size_t>(pools_));
     readout_.resize(static_cast<size_t>(n * classes_));
@@ -432,6 +450,10 @@ public:
         auto &v = membrane_[static_cast<size_t>(s.layer)];
         v.resize(static_cast<size_t>(n * s.args.b.size()));
         init_kernel<T><<<grid_for(n * s.args.b.size()), 256>>>(n * s.args.b.size(), s.args.b.c, s.d_v0.get(), v.get());
+        if (s.graded) {
+          net_[static_cast<size_t>(s.layer)].resize(static_cast<size_t>(n * s.args.b.size()));
+          net_[static_cast<size_t>(s.layer)].zero();
+        }
       } else if (s.pool >= 0) {
         pool_sum_[static_cast<size_t>(s.pool)].resize(static_cast<size_t>(n * s.args.a.size()));
         pool_sum_[static_cast<size_t>(s.pool)].zero();
@@ -455,6 +477,7 @@ public:
           g.n = n;
           if_kernel<T><<<grid_for(n * g.b.size()), 256>>>(
               g, values_[static_cast<size_t>(s.inputs[0])].get(), membrane_[static_cast<size_t>(s.layer)].get(),
+              s.graded ? net_[static_cast<size_t>(s.layer)].get() : nullptr, static_cast<int64_t>(t),
               values_[static_cast<size_t>(s.output)].get(), s.d_threshold.get(), counts_.get(), static_cast<int64_t>(nl),
               s.layer, options.record_trace ? trace_.get() : nullptr, words,
               (t - 1) * total_neurons_ + offsets_[static_cast<size_t>(s.layer)]);
@@ -595,7 +618,8 @@ private:
   int64_t total_neurons_ = 0, classes_ = 0;
   int pools_ = 0;
   bool uploaded_ = false;
-  std::vector<DeviceArray<T>> values_, membrane_, pool_sum_, pool_prev_;
+  bool graded_ = false;  // some population is graded
+  std::vector<DeviceArray<T>> values_, membrane_, net_, pool_sum_, pool_prev_;
   DeviceArray<T> readout_;
   DeviceArray<unsigned long long> counts_, synops_, trace_;
 };
@@ -679,6 +703,7 @@ std::unique_ptr<Program> compile_fp32(const ir::Graph &g) {
     case OpKind::IF:
       s.threshold.assign(channels, 1.0f);
       s.v0.assign(channels, static_cast<float>(ir::if_v0(n)));
+      s.graded = ir::if_graded(n);
       break;
     case OpKind::Add:
       for (const auto &c : ir::add_coefficients(n, static_cast<int64_t>(channels))) s.coeff.insert(s.coeff.end(), c.begin(), c.end());
@@ -720,6 +745,7 @@ std::unique_ptr<Program> compile_int(const quant::QGraph &q) {
     case OpKind::IF:
       s.threshold = n.threshold;
       s.v0 = n.v0;
+      s.graded = n.graded();
       break;
     case OpKind::Add:
       for (const auto &m : n.multiplier) s.coeff.insert(s.coeff.end(), m.begin(), m.end());

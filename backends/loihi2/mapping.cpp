@@ -266,6 +266,9 @@ private:
       map_max_pool(n);
       return;
     case OpKind::IF:
+      if (ir::if_graded(n))
+        fail(n, "a graded neuron (signed integer spikes and a spike-count memory) is not a Loihi 2 CUBA neuron; "
+                "convert with --neuron if for this backend");
       map_if(n);
       return;
     case OpKind::Relu:

@@ -79,7 +79,8 @@ struct RunResult {
   /// (loihi2 runs T + D steps for T timesteps, D the hops to the readout).
   std::vector<int> steps;
   std::vector<float> readout;        ///< [sample][class]: readout current summed over all timesteps
-  std::vector<std::vector<uint64_t>> channel_spikes;  ///< [layer][channel] totals over the run, if requested
+  /// [layer][channel] net spike totals over the run, if requested (graded neurons: sum of payloads)
+  std::vector<std::vector<uint64_t>> channel_spikes;
   /// If requested: per sample, bits of every spike, ordered [timestep][layer][neuron], neurons in
   /// PyTorch (CHW) order, 64 per word; identical on every backend that implements the contract.
   std::vector<std::vector<uint64_t>> trace;

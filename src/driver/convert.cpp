@@ -60,6 +60,8 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   if (o.bias_correction < 0 || o.bias_correction > 100000) throw UserError("--bias-correction must be in 0..100000");
   if (o.threshold_search < 0 || o.threshold_search > 100000) throw UserError("--threshold-search must be in 0..100000");
   cal_opts.search_timesteps = o.threshold_search;
+  if (o.neuron != "if" && o.neuron != "graded")
+    throw UserError(fmt::format("--neuron must be 'if' or 'graded', not '{}' (docs/conversion.md, \"Neuron models\")", o.neuron));
   if (o.correction_samples <= 0) throw UserError("--correction-samples must be positive");
   if (o.correction_rounds < 1 || o.correction_rounds > 20) throw UserError("--correction-rounds must be in 1..20");
   const Precision correction_precision = parse_precision(o.correction_precision, "--correction-precision");
@@ -76,6 +78,7 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   const ir::Shape shape = data->sample_shape();
 
   passes::PassContext ctx;
+  ctx.graded_neurons = o.neuron == "graded";
   ctx.verify_each = o.verify_each;
   ctx.dump_ir_after = o.dump_ir_after;
   ir::Graph graph = model.lower(shape);
@@ -133,7 +136,8 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   if (summary_text) {
     std::string &t = *summary_text;
     t = fmt::format("  input            [{}] ({} data: {})\n", fmt::join(shape, ", "), data->format(), data->description());
-    t += fmt::format("  IF populations   {} ({} neurons), {} parameters\n", populations, neurons, params);
+    t += fmt::format("  {} populations {} ({} neurons), {} parameters\n", o.neuron == "graded" ? "graded" : "IF    ", populations,
+                     neurons, params);
     if (fixed < populations)
       t += fmt::format("  calibration      {} {} per {} over {} samples ({:.1f}s)\n", cal_opts.method,
                        cal_opts.method == "max" ? std::string("") : fmt::format("p{}", cal_opts.percentile),

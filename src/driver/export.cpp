@@ -10,6 +10,7 @@
 #include "neurocuda/export/netx.h"
 #include "neurocuda/export/nir.h"
 #include "neurocuda/format/snn_file.h"
+#include "neurocuda/ir/graph.h"
 
 namespace neurocuda::driver {
 
@@ -18,6 +19,13 @@ void export_network(const ExportOptions &o) {
     throw UserError(fmt::format("unknown export format '{}'; supported: nir, netx", o.format));
   if (o.output.empty()) throw UserError("export needs an output file: -o FILE");
   const auto net = format::read_network(o.network);
+  for (const auto &n : net.graph.nodes())
+    if (n.kind == ir::OpKind::IF && ir::if_graded(n))
+      throw UserError(fmt::format(
+          "export {}: node '{}' is a graded neuron ('{}' was converted with --neuron graded); neither NIR nor netx has "
+          "a neuron that emits signed integer payloads and remembers its spike count. Convert with --neuron if to "
+          "export (docs/conversion.md, \"Neuron models\")",
+          o.format, n.name, o.network));
   const auto &info = net.info;
   const nlohmann::json meta{
       {"tool", "neurocuda"},

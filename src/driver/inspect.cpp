@@ -88,6 +88,7 @@ void inspect(const InspectOptions &o) {
       neurons += k;
       l["neurons"] = k;
       l["v0"] = ir::if_v0(n);
+      l["neuron"] = ir::if_graded(n) ? "graded" : "if";
       if (n.has_tensor("calibrated_threshold")) {
         const auto [lo, hi] = range_of(n.attr_tensor("calibrated_threshold").data);
         l["calibrated_threshold_range"] = {lo, hi};
@@ -165,7 +166,7 @@ void inspect(const InspectOptions &o) {
     if (l.contains("coeff1_range"))
       detail = fmt::format("shortcut coeff [{:.3g}, {:.3g}]", l["coeff1_range"][0].get<float>(), l["coeff1_range"][1].get<float>());
     fmt::print("{:>3}  {:<22} {:<20} {:<14} {:>9} {:>8}  {}\n", l["index"].get<int>(), l["name"].get<std::string>(),
-               l["kind"].get<std::string>(), fmt::format("[{}]", fmt::join(l["shape"].get<std::vector<int64_t>>(), ",")),
+               l.value("neuron", "") == "graded" ? "if_neuron (graded)" : l["kind"].get<std::string>(), fmt::format("[{}]", fmt::join(l["shape"].get<std::vector<int64_t>>(), ",")),
                l.contains("parameters") ? std::to_string(l["parameters"].get<int64_t>()) : "",
                l.contains("neurons") ? std::to_string(l["neurons"].get<int64_t>()) : "", detail);
   }

@@ -220,6 +220,11 @@ double if_v0(const Node &n) {
   return it != n.floats.end() ? it->second : static_cast<double>(snn::kDefaultV0);
 }
 
+bool if_graded(const Node &n) {
+  const auto it = n.ints.find("graded");
+  return it != n.ints.end() && !it->second.empty() && it->second[0] != 0;
+}
+
 PoolWindow avg_pool_window(const Node &n, const Shape &in, const Shape &out, int64_t oy, int64_t ox) {
   PoolWindow w{};
   if (n.kind == OpKind::AdaptiveAvgPool2d) {

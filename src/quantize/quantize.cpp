@@ -131,7 +131,7 @@ QGraph quantize(const ir::Graph &g, int weight_bits) {
       }
       // The potential stays below threshold + one step's current, above -(T x current): checked per run.
       u.assign(ui.size(), 1.0);
-      b = 1;
+      b = ir::if_graded(n) ? static_cast<double>(kMaxGradedPayload) : 1.0;  // a graded payload is at most T
       qn.accumulator_bits = bits_for(std::max(in_bound(0), 1.0) * 2);
       break;
     }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 #include "neurocuda/backend.h"
 #include "neurocuda/driver/compare.h"
@@ -45,6 +46,13 @@ ir::Graph one_neuron(float w) {
   return g;
 }
 
+// The graph with every IF population made a graded one (convert --neuron graded).
+ir::Graph graded(ir::Graph g) {
+  for (auto &n : g.nodes())
+    if (n.kind == ir::OpKind::IF) n.ints["graded"] = {1};
+  return g;
+}
+
 std::vector<std::string> bit_exact_backends() {
   std::vector<std::string> names;
   for (const auto &n : backend_names())
@@ -57,12 +65,12 @@ std::vector<std::string> bit_exact_backends() {
 class CrossBackend : public ::testing::TestWithParam<std::tuple<std::string, Precision>> {
 protected:
   // The parameter's backend against the CPU on 5 random samples, T = 20 (readouts at 10 and 20).
-  void expect_agreement(unsigned seed, int readout_delay) {
+  void expect_agreement(unsigned seed, int readout_delay, bool graded_neurons = false) {
     const auto &[name, precision] = GetParam();
     const Backend &other = get_backend(name);
     const auto avail = other.availability();
     if (!avail.available) GTEST_SKIP() << "backend '" << name << "' unavailable: " << avail.reason;
-    const auto g = test::spiking_net();
+    const auto g = graded_neurons ? graded(test::spiking_net()) : test::spiking_net();
     const int64_t n = 5;
     const auto x = test::random_values(static_cast<size_t>(n * 128), seed, 0.0f, 1.0f);
     const auto a = run(get_backend("cpu"), g, precision, x, n, 20, readout_delay);
@@ -75,6 +83,8 @@ protected:
 TEST_P(CrossBackend, AgreesWithCpuBitForBit) { expect_agreement(21, 0); }
 
 TEST_P(CrossBackend, AgreesWithADelayedReadout) { expect_agreement(22, 4); }
+
+TEST_P(CrossBackend, AgreesWithGradedNeurons) { expect_agreement(23, 0, true); }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, CrossBackend,
                          ::testing::Combine(::testing::ValuesIn(bit_exact_backends()),
@@ -157,6 +167,83 @@ TEST_P(DelayedReadout, SumsOnlyTheLaterTimesteps) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, DelayedReadout, ::testing::ValuesIn(backend_names()), [](const auto &info) {
+  auto name = info.param;
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+});
+
+// Graded neurons (snn/neuron.h): after t steps a population's net count is clamp(floor(v0 + summed input), 0, t)
+// whatever the timing of its input, so at T the readout is exactly the quantized ANN's (round to nearest, clip
+// to [0, T]). Weights, biases and inputs are multiples of 1/8, so every sum is exact in fp32 and the expected
+// readout is computed exactly here. Plain IF neurons on the same network miss it (the test can tell).
+class GradedNeurons : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GradedNeurons, ReadoutIsTheQuantizedAnnExactly) {
+  const auto &backend = get_backend(GetParam());
+  const auto avail = backend.availability();
+  if (!avail.available) GTEST_SKIP() << "backend '" << GetParam() << "' unavailable: " << avail.reason;
+  const int T = 16;
+  const int64_t n = 6, in = 6, h1 = 8, h2 = 5, classes = 3;
+  std::mt19937 rng(7);
+  auto eighths = [&](size_t count, int lo, int hi) {
+    std::vector<float> v(count);
+    for (auto &x : v) x = static_cast<float>(std::uniform_int_distribution<int>(lo, hi)(rng)) / 8.0f;
+    return v;
+  };
+  ir::Graph g;
+  int x = test::add_input(g, {in});
+  const int64_t widths[] = {in, h1, h2, classes};
+  std::vector<std::vector<float>> w, b;
+  for (int l = 0; l < 3; ++l) {
+    auto fc = test::linear_node(x, widths[l + 1], widths[l]);
+    fc.tensors["weight"].data = eighths(static_cast<size_t>(widths[l + 1] * widths[l]), -8, 8);
+    fc.tensors["bias"].data = eighths(static_cast<size_t>(widths[l + 1]), -2, 2);
+    w.push_back(fc.tensors["weight"].data);
+    b.push_back(fc.tensors["bias"].data);
+    x = test::append(g, fc);
+    if (l == 2) break;
+    auto pop = test::unary(ir::OpKind::IF, x, "pop" + std::to_string(l));
+    pop.floats["v0"] = 0.5;
+    x = test::append(g, pop);
+  }
+  g.set_output(x);
+  const auto input = eighths(static_cast<size_t>(n * in), 0, 8);
+
+  // Expected, in exact arithmetic: each population's count after T steps from its summed input.
+  std::vector<double> expected;
+  for (int64_t s = 0; s < n; ++s) {
+    std::vector<double> act(input.begin() + s * in, input.begin() + (s + 1) * in);
+    for (int l = 0; l < 3; ++l) {
+      std::vector<double> next(static_cast<size_t>(widths[l + 1]));
+      for (int64_t o = 0; o < widths[l + 1]; ++o) {
+        // The first layer's input is presented every step (T times); deeper layers get counts over T steps.
+        double sum = 0.0;
+        for (int64_t i = 0; i < widths[l]; ++i) sum += w[l][static_cast<size_t>(o * widths[l] + i)] * act[static_cast<size_t>(i)];
+        sum = (l == 0 ? T * sum : sum) + T * b[l][static_cast<size_t>(o)];
+        next[static_cast<size_t>(o)] = l == 2 ? sum : std::clamp(std::floor(0.5 + sum), 0.0, static_cast<double>(T));
+      }
+      act = next;
+    }
+    expected.insert(expected.end(), act.begin(), act.end());
+  }
+
+  auto readout = [&](const ir::Graph &net) {
+    auto program = backend.compile(net, {});
+    RunOptions o;
+    o.checkpoints = {T};
+    o.threads = 2;
+    return program->run(Batch{input.data(), n, g.value(g.input()).shape}, o).readout;
+  };
+  const auto got = readout(graded(g));
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t k = 0; k < got.size(); ++k) EXPECT_EQ(static_cast<double>(got[k]), expected[k]) << "readout value " << k;
+  const auto plain = readout(g);
+  size_t differ = 0;
+  for (size_t k = 0; k < plain.size(); ++k) differ += static_cast<double>(plain[k]) != expected[k];
+  EXPECT_GT(differ, 0u) << "IF neurons hit the quantized ANN too: the network does not exercise graded spikes";
+}
+
+INSTANTIATE_TEST_SUITE_P(BitExactBackends, GradedNeurons, ::testing::ValuesIn(bit_exact_backends()), [](const auto &info) {
   auto name = info.param;
   std::replace(name.begin(), name.end(), '-', '_');
   return name;

@@ -295,6 +295,35 @@ class CliErrors(unittest.TestCase):
         # Rates measured in int8 differ from fp32's, so the corrected biases (and the files) differ.
         self.assertNotEqual(outs["fp32"], outs["int8"])
 
+    def test_graded_neurons_are_exact_recorded_and_refused_where_unsupported(self):
+        model = os.path.join(ARGS.models, "qcfs_cnn.pt")
+        calib = os.path.join(ARGS.models, "fmnist_sample_256.npz")
+        self.assertUserError(run("convert", model, "--calib", calib, "--neuron", "lif", "-o", self.out), "--neuron", "graded")
+        self.assertNoOutput()
+        rc, text, err = run("convert", model, "--calib", calib, "--neuron", "graded", "-o", self.out)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("graded populations 4", text)
+        rc, js, err = run("inspect", self.out, "--json")
+        self.assertEqual(rc, 0, err)
+        rep = json.loads(js)
+        self.assertEqual([l["neuron"] for l in rep["layers"] if "neurons" in l], ["graded"] * 4)
+        self.assertIn("--neuron if", rep["loihi2_resources"]["error"])
+        # QCFS with L = 8 at T = 8: graded neurons reproduce the quantized ANN, so the accuracies agree exactly
+        # (IF neurons lose 1.9 points on the full test set).
+        rc, js, err = run("eval", self.out, "--data", calib, "-T", "8", "--json")
+        self.assertEqual(rc, 0, err)
+        rep = json.loads(js)
+        self.assertEqual(rep["snn_accuracy"], rep["ann_accuracy"])
+        # Where graded neurons cannot go: Loihi 2, NIR / netx, integer runs beyond the payload bound.
+        self.assertUserError(run("eval", self.out, "--data", calib, "-T", "8", "--backend", "loihi2"),
+                             "graded neuron", "--neuron if")
+        for fmt in ("nir", "netx"):
+            target = os.path.join(self.tmp, f"graded.{fmt}")
+            self.assertUserError(run("export", self.out, "--format", fmt, "-o", target), "graded neuron", "--neuron if")
+            self.assertFalse(os.path.exists(target))
+        self.assertUserError(run("eval", self.out, "--data", calib, "-T", "300", "--precision", "int8", "--limit", "2"),
+                             "T = 300", "at most T = 256")
+
     def test_threshold_search_moves_thresholds_and_is_recorded(self):
         model = os.path.join(ARGS.models, "vgg_small.pt")
         calib = os.path.join(ARGS.models, "fmnist_sample_256.npz")

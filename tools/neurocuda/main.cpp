@@ -68,6 +68,9 @@ int main(int argc, char **argv) {
   c->add_option("-o,--output", conv.output, "Output network file (default: <model stem>.snn in the current folder)");
   c->add_option("--percentile", conv.percentile, "Per-channel threshold percentile in (0, 100], or 'max'")->capture_default_str();
   c->add_option("--threshold-scope", conv.threshold_scope, "channel|layer: one threshold per channel or per population")->capture_default_str();
+  c->add_option("--neuron", conv.neuron,
+                "if|graded: integrate-and-fire, or graded neurons with signed integer spikes whose count is exact at T "
+                "(cpu and cuda only; docs/conversion.md)")->capture_default_str();
   c->add_option("--threshold-search", conv.threshold_search,
                 "Refine each channel's threshold to minimise the T-step quantization error (LTB-style; 0 = off)")->capture_default_str();
   c->add_option("--bias-correction", conv.bias_correction, "Correct biases layer by layer for this T (0 = off; docs/conversion.md)")->capture_default_str();
@@ -173,6 +176,7 @@ int main(int argc, char **argv) {
   sp->add_option("--precision", sw.precision, "fp32, int8 or int16")->capture_default_str();
   sp->add_option("--calib-samples", sw.convert.calib_samples, "Calibration samples (0 = all)")->capture_default_str();
   sp->add_option("--threshold-scope", sw.convert.threshold_scope, "channel|layer")->capture_default_str();
+  sp->add_option("--neuron", sw.convert.neuron, "if|graded (as for convert)")->capture_default_str();
   sp->add_option("--mean", sw.convert.mean, "Normalisation mean");
   sp->add_option("--std", sw.convert.std, "Normalisation std");
   sp->add_option("--limit", sw.limit, "Evaluate the first N samples (0 = all)")->capture_default_str();

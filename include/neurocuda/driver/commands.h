@@ -18,6 +18,7 @@ struct ConvertOptions {
   int64_t calib_samples = 10000;    ///< 0 = all
   std::string percentile = "99";    ///< or "max"; 99 chosen by measurement (README, "Numbers")
   std::string threshold_scope = "channel";  ///< or "layer"
+  std::string neuron = "if";        ///< if (DESIGN.md's IF) or graded (snn/neuron.h)
   int threshold_search = 0;         ///< T to refine thresholds for (0 = off)
   int bias_correction = 0;          ///< T to correct biases for (0 = off)
   int64_t correction_samples = 512;

@@ -115,6 +115,9 @@ std::vector<std::vector<float>> add_coefficients(const Node &node, int64_t chann
 /// The initial potential of IF node `node` in thresholds: its `v0`, else snn::kDefaultV0.
 double if_v0(const Node &node);
 
+/// True if IF node `node` is a graded neuron (ints `graded` = 1; snn/neuron.h), false for DESIGN.md's IF.
+bool if_graded(const Node &node);
+
 /// One output position of an average pool (avg_pool2d or adaptive_avg_pool2d, PyTorch's rules): the input
 /// rows [y0, y1) and columns [x0, x1) it covers, clipped to the input, and the divisor of their sum.
 struct PoolWindow {

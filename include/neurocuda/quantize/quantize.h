@@ -26,7 +26,17 @@ struct QNode {
   std::vector<std::vector<int64_t>> multiplier;      ///< add: per input, per channel
   std::vector<int64_t> pool_multiplier;              ///< avg pools: per output position (lcm / divisor)
   int accumulator_bits = 0;                          ///< bits the largest value this node produces needs (signed)
+
+  /// IF: a graded neuron (ints `graded`, ir::if_graded).
+  bool graded() const {
+    const auto it = ints.find("graded");
+    return it != ints.end() && !it->second.empty() && it->second[0] != 0;
+  }
 };
+
+/// Graded populations (ir::if_graded) are quantized for payloads up to this magnitude, the most a
+/// run of this many timesteps can emit: integer runs of networks with graded neurons need T <= it.
+constexpr int64_t kMaxGradedPayload = 256;
 
 /// An integer network. Every value is an int64 in the backends; `accumulator_bits` shows no overflow is possible.
 struct QGraph {

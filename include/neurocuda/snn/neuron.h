@@ -60,6 +60,43 @@ NEUROCUDA_HD bool if_step_int(int64_t &v, int64_t current, int64_t threshold) {
   return spike;
 }
 
+// Graded neuron (convert --neuron graded; docs/conversion.md): an IF neuron that remembers its net
+// spike count n and may emit an integer payload q of either sign (a graded spike) each step:
+//   v <- v + I(t);  q = clamp(floor(v / theta), -n, t - n);  v <- v - q * theta;  n <- n + q.
+// n stays in [0, t], so its rate stays in [0, 1] like the ANN's clipped ReLU, and after T steps
+// n = clamp(floor((v(0) + sum I) / theta), 0, T) exactly: the count no longer depends on when the
+// input arrived (IF's unevenness error). With theta = lambda, v(0) = shift and T = L this is a QCFS
+// activation's output. q = 0 is no spike; spike counts count steps with q != 0 (events).
+
+/// One fp32 graded step with threshold 1 at timestep t (1-based); returns the payload q.
+/// floor and the clamps are exact; v - q rounds once, identically on every backend.
+NEUROCUDA_HD float graded_step(float &v, float &net, float current, float t) {
+  v = v + current;
+#if defined(__CUDA_ARCH__)
+  float q = floorf(v);
+#else
+  float q = __builtin_floorf(v);
+#endif
+  const float hi = t - net, lo = -net;
+  q = q > hi ? hi : q;
+  q = q < lo ? lo : q;
+  v = v - q;
+  net = net + q;
+  return q;
+}
+
+/// Integer-mode graded step with a per-channel integer threshold (floor division toward -infinity).
+NEUROCUDA_HD int64_t graded_step_int(int64_t &v, int64_t &net, int64_t current, int64_t threshold, int64_t t) {
+  v += current;
+  int64_t q = v >= 0 ? v / threshold : -((-v + threshold - 1) / threshold);
+  const int64_t hi = t - net, lo = -net;
+  q = q > hi ? hi : q;
+  q = q < lo ? lo : q;
+  v -= q * threshold;
+  net += q;
+  return q;
+}
+
 /// Index of the largest value, lowest index on ties (the readout's prediction).
 NEUROCUDA_HD int argmax(const float *values, int n) {
   int best = 0;
