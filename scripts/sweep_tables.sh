@@ -4,12 +4,15 @@
 # T = 4..64, in fp32 and int8 mode, calibration methods = percentiles x bias corrections (the default,
 # p99 without correction, first), then for the VGG- and ResNet-style models in fp32 the bias
 # correction tuned for T = 16, and the ResNet-style model (fp32, int8; bias corrections measured in the
-# swept mode) with the readout delayed by 8 timesteps (T = 16..64). Writes results/sweeps/<model>_<precision>[_bc16|_d8]/sweep.{csv,json,svg,txt} and, where
-# Debian's rsvg-convert is installed, sweep.png. MODELS / PRECISIONS / PARTS (main, bc16, d8) narrow it down.
+# swept mode) with the readout delayed by 8 timesteps (T = 16..64), and (part neurons) every model with IF
+# against graded neurons. Writes results/sweeps/<model>_<precision>[_bc16|_d8|_neurons]/sweep.{csv,json,svg,txt}
+# and, where Debian's rsvg-convert is installed, sweep.png. MODELS / PRECISIONS / PARTS (main, bc16, d8,
+# neurons) narrow it down; parts main, bc16 and d8 were measured with IF neurons (then the default) and pass
+# --neuron if to stay comparable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
-TOOL=./build/tools/neurocuda/neurocuda
+TOOL=${TOOL:-./build/tools/neurocuda/neurocuda}
 
 sweep() {  # sweep OUT_DIR MODEL PRECISION METHOD_FLAGS...
   local out=$1 m=$2 p=$3
@@ -20,15 +23,17 @@ sweep() {  # sweep OUT_DIR MODEL PRECISION METHOD_FLAGS...
   if command -v rsvg-convert >/dev/null; then rsvg-convert "$out/sweep.svg" -o "$out/sweep.png"; fi
 }
 
-for part in ${PARTS:-main bc16 d8}; do
+for part in ${PARTS:-neurons main bc16 d8}; do
   for m in ${MODELS:-vgg_small resnet_small qcfs_cnn}; do
     for p in ${PRECISIONS:-fp32 int8}; do
       case $part:$m:$p in
-        main:qcfs_cnn:*) sweep results/sweeps/${m}_$p $m $p --percentiles 99 --bias-corrections 0,8 ;;  # fixed thresholds
-        main:*) sweep results/sweeps/${m}_$p $m $p --percentiles 99,99.9 --bias-corrections 0,32 ;;
+        neurons:qcfs_cnn:*) sweep results/sweeps/${m}_${p}_neurons $m $p --neurons if,graded --percentiles 99 ;;
+        neurons:*) sweep results/sweeps/${m}_${p}_neurons $m $p --neurons if,graded --percentiles 99,99.9 ;;
+        main:qcfs_cnn:*) sweep results/sweeps/${m}_$p $m $p --neurons if --percentiles 99 --bias-corrections 0,8 ;;  # fixed thresholds
+        main:*) sweep results/sweeps/${m}_$p $m $p --neurons if --percentiles 99,99.9 --bias-corrections 0,32 ;;
         bc16:qcfs_cnn:* | bc16:*:int8) ;;
-        bc16:*) sweep results/sweeps/${m}_${p}_bc16 $m $p --percentiles 99 --bias-corrections 16 ;;
-        d8:resnet_small:*) TS=16,24,32,64 sweep results/sweeps/${m}_${p}_d8 $m $p --percentiles 99 \
+        bc16:*) sweep results/sweeps/${m}_${p}_bc16 $m $p --neurons if --percentiles 99 --bias-corrections 16 ;;
+        d8:resnet_small:*) TS=16,24,32,64 sweep results/sweeps/${m}_${p}_d8 $m $p --neurons if --percentiles 99 \
           --bias-corrections 0,32 --correction-precision $p --readout-delay 8 ;;
         d8:*) ;;
       esac

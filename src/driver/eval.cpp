@@ -128,6 +128,16 @@ nlohmann::json evaluate(const format::NetworkFile &net, const std::string &label
   report["data"] = data->description();
   report["backend"] = o.backend;
   report["precision"] = o.precision;
+  {
+    // The neuron model of the populations: "graded", "if", or "mixed" (a hand-edited file).
+    int graded = 0, populations = 0;
+    for (const auto &n : net.graph.nodes())
+      if (n.kind == ir::OpKind::IF) {
+        ++populations;
+        graded += ir::if_graded(n) ? 1 : 0;
+      }
+    report["neuron"] = graded == 0 ? "if" : graded == populations ? "graded" : "mixed";
+  }
   if (o.backend == "loihi2") {
     const auto mo = backends::loihi2::mapping_options(compile_opts);
     report["loihi2"] = {{"reset_mode", mo.reset == backends::loihi2::ResetMode::Zero ? "zero" : "subtract"},
@@ -207,7 +217,8 @@ bool eval(const EvalOptions &o) {
   if (o.json || o.quiet) return passed;
 
   const auto samples = report["samples"].get<int64_t>();
-  fmt::print("network   {} ({} backend, {})\n", o.network, o.backend, o.precision);
+  fmt::print("network   {} ({} backend, {}, {} neurons)\n", o.network, o.backend, o.precision,
+             report["neuron"].get<std::string>());
   fmt::print("data      {} ({} samples)\n", report["data"].get<std::string>(), samples);
   if (o.readout_delay > 0)
     fmt::print("readout   the outputs of timesteps {}..T (--readout-delay {})\n", o.readout_delay + 1, o.readout_delay);

@@ -22,16 +22,20 @@ namespace {
 using nlohmann::json;
 
 
-// One calibration method of the sweep: a percentile, optionally with bias correction for a T.
+// One calibration method of the sweep: a neuron model and a percentile, optionally with threshold search
+// and bias correction for a T.
 struct Method {
+  std::string neuron;
   std::string percentile;
   int bias_correction = 0;
   int threshold_search = 0;
+  // The calibration part ("p99+bc32"); the neuron model is a column of its own.
   std::string label() const {
     return (percentile == "max" ? "max" : "p" + percentile) +
            (threshold_search > 0 ? fmt::format("+ts{}", threshold_search) : std::string()) +
            (bias_correction > 0 ? fmt::format("+bc{}", bias_correction) : std::string());
   }
+  std::string display() const { return neuron + " " + label(); }
 };
 
 const char *kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
@@ -83,7 +87,7 @@ std::string svg_plot(const json &sweep) {
     const char *c = kColors[m % 8];
     s += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", pts, c);
     s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\" text-anchor=\"end\">{}</text>\n", x0 + pw - 8,
-                     y0 + ph - 10 - 14.0 * static_cast<double>(methods.size() - 1 - m), c, methods[m]["method"].get<std::string>());
+                     y0 + ph - 10 - 14.0 * static_cast<double>(methods.size() - 1 - m), c, methods[m]["display"].get<std::string>());
   }
   // Right panel: spike rate per layer at the largest T.
   const double x1 = x0 + pw + 2 * pad;
@@ -131,11 +135,16 @@ void sweep(const SweepOptions &o) {
   const auto corrections = parse_t_list(o.bias_corrections, "--bias-corrections");
   const auto searches = parse_t_list(o.threshold_searches, "--threshold-searches");
   std::vector<Method> methods;
-  for (const auto &p : util::split_commas(o.percentiles)) {
-    calibration::parse_percentile_flag(p);  // bad values fail before any output
-    for (int ts : searches)
-      for (int bc : corrections) methods.push_back(Method{p, bc, ts});
-  }
+  const auto neurons = util::split_commas(o.neurons);
+  for (const auto &neuron : neurons)
+    if (neuron != "if" && neuron != "graded")
+      throw UserError(fmt::format("--neurons: '{}' is not a neuron model; use if, graded or both (if,graded)", neuron));
+  for (const auto &neuron : neurons)
+    for (const auto &p : util::split_commas(o.percentiles)) {
+      calibration::parse_percentile_flag(p);  // bad values fail before any output
+      for (int ts : searches)
+        for (int bc : corrections) methods.push_back(Method{neuron, p, bc, ts});
+    }
   const auto timesteps = parse_timesteps(o.timesteps);
   check_readout_delay(o.readout_delay, timesteps.front());
   parse_precision(o.precision);
@@ -154,9 +163,10 @@ void sweep(const SweepOptions &o) {
   sweep["readout_delay"] = o.readout_delay;
   sweep["ann_accuracy"] = nullptr;
   json list = json::array();
-  std::string csv = "method,timesteps,ann_accuracy,snn_accuracy,gap_pp,spike_rate,synops_per_sample\n";
+  std::string csv = "neuron,method,timesteps,ann_accuracy,snn_accuracy,gap_pp,spike_rate,synops_per_sample\n";
   for (const auto &m : methods) {
     ConvertOptions c = o.convert;
+    c.neuron = m.neuron;
     c.percentile = m.percentile;
     c.bias_correction = m.bias_correction;
     c.threshold_search = m.threshold_search;
@@ -169,17 +179,17 @@ void sweep(const SweepOptions &o) {
     e.limit = o.limit;
     e.batch = o.eval_batch;
     e.threads = o.convert.threads;
-    const auto rep = evaluate(net, fmt::format("{} ({})", o.model, m.label()), e);
+    const auto rep = evaluate(net, fmt::format("{} ({})", o.model, m.display()), e);
     sweep["ann_accuracy"] = rep["ann_accuracy"];
     sweep["samples"] = rep["samples"];
     const double ann = rep["ann_accuracy"].get<double>();
     for (const auto &r : rep["results"])
-      csv += fmt::format("{},{},{:.6f},{:.6f},{:.4f},{:.6f},{:.6g}\n", m.label(), r["timesteps"].get<int>(), ann,
+      csv += fmt::format("{},{},{},{:.6f},{:.6f},{:.4f},{:.6f},{:.6g}\n", m.neuron, m.label(), r["timesteps"].get<int>(), ann,
                          r["snn_accuracy"].get<double>(), 100.0 * (ann - r["snn_accuracy"].get<double>()),
                          r["spike_rate"].get<double>(), r["synops_per_sample"].get<double>());
-    list.push_back(json{{"method", m.label()}, {"percentile", m.percentile}, {"bias_correction", m.bias_correction},
+    list.push_back(json{{"method", m.label()}, {"neuron", m.neuron}, {"display", m.display()}, {"percentile", m.percentile}, {"bias_correction", m.bias_correction},
                         {"threshold_search", m.threshold_search}, {"results", rep["results"]}, {"layers", rep["layers"]}});
-    fmt::print(stderr, "sweep: {} done\n", m.label());
+    fmt::print(stderr, "sweep: {} done\n", m.display());
   }
   sweep["methods"] = list;
   const auto dir = std::filesystem::path(o.output);
@@ -188,14 +198,14 @@ void sweep(const SweepOptions &o) {
   format::write_file_atomic((dir / "sweep.svg").string(), svg_plot(sweep));
 
   const double ann = sweep["ann_accuracy"].get<double>();
-  fmt::print("sweep {} ({}{}, {} samples), ANN accuracy {:.4f}\n\n{:<12}", o.model, o.precision,
+  fmt::print("sweep {} ({}{}, {} samples), ANN accuracy {:.4f}\n\n{:<22}", o.model, o.precision,
              o.readout_delay > 0 ? fmt::format(", readout delay {}", o.readout_delay) : std::string(),
              sweep["samples"].get<int64_t>(),
-             ann, "method");
+             ann, "neuron  method");
   for (int t : sweep["timesteps"].get<std::vector<int>>()) fmt::print(" {:>15}", fmt::format("T={}", t));
   fmt::print("\n");
   for (const auto &m : list) {
-    fmt::print("{:<12}", m["method"].get<std::string>());
+    fmt::print("{:<8}{:<14}", m["neuron"].get<std::string>(), m["method"].get<std::string>());
     for (const auto &r : m["results"])
       fmt::print(" {:>15}", fmt::format("{:.2f} ({:+.2f})", 100 * r["snn_accuracy"].get<double>(),
                                         100 * (ann - r["snn_accuracy"].get<double>())));

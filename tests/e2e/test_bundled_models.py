@@ -76,22 +76,25 @@ class BundledModels(unittest.TestCase):
         self.assertLessEqual(abs(rq["snn_accuracy"] - rep["snn_accuracy"]), 0.01, (rq["snn_accuracy"], rep["snn_accuracy"]))
 
         # The Loihi 2 simulator (fixed point, one step of delay per hop) on the first 200 of those samples at
-        # T = 32: within 8 points of the ANN (measured full-set gaps are in the README), both reset mappings run.
+        # T = 32, with IF neurons (Loihi 2 has no graded neuron): within 8 points of the ANN (measured full-set
+        # gaps are in the README), both reset mappings run.
+        a_if = os.path.join(self.tmp.name, f"{name}_if.snn")
+        run("convert", model, "--calib", ARGS.data, "--calib-samples", "2000", "--neuron", "if", "-o", a_if)
         lr = os.path.join(self.tmp.name, f"{name}_loihi2.json")
-        run("eval", a, "--data", ARGS.data, "-T", "32", "--limit", "200", "--backend", "loihi2", "--report", lr)
+        run("eval", a_if, "--data", ARGS.data, "-T", "32", "--limit", "200", "--backend", "loihi2", "--report", lr)
         with open(lr) as f:
             rl = json.load(f)
         self.assertEqual(rl["backend"], "loihi2")
         self.assertEqual(rl["loihi2"]["reset_mode"], "subtract")
         self.assertLessEqual(rl["ann_accuracy"] - rl["snn_accuracy"], 0.08, rl["snn_accuracy"])
-        out = run("eval", a, "--data", ARGS.data, "-T", "8", "--limit", "20", "--backend", "loihi2", "--reset-mode",
+        out = run("eval", a_if, "--data", ARGS.data, "-T", "8", "--limit", "20", "--backend", "loihi2", "--reset-mode",
                   "zero", "--skip-ann", "--json")
         self.assertEqual(json.loads(out)["loihi2"], {"reset_mode": "zero", "reset_compensation": 0.3})
 
         # The CPU fast path against the plain scatter (cpu-reference): every spike and readout value identical,
-        # fp32 and int8, on 100 test images at T = 32.
-        for precision in ("fp32", "int8"):
-            out = run("verify", a, "--data", ARGS.data, "-T", "32", "--limit", "100", "--backends", "cpu,cpu-reference",
+        # fp32 and int8, graded and IF neurons, on 100 test images at T = 32.
+        for precision, net in (("fp32", a), ("int8", a), ("fp32", a_if), ("int8", a_if)):
+            out = run("verify", net, "--data", ARGS.data, "-T", "32", "--limit", "100", "--backends", "cpu,cpu-reference",
                       "--precision", precision)
             self.assertIn("IDENTICAL", out, out)
 

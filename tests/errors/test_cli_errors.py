@@ -56,8 +56,9 @@ class CliErrors(unittest.TestCase):
         leftovers = [f for f in os.listdir(self.tmp) if f.startswith(".out.snn")]
         self.assertEqual(leftovers, [], "temporary file left behind")
 
-    def convert_fixture(self, name="conv_forms_script.pt"):
-        rc, out, err = run("convert", os.path.join(ARGS.fixtures, name), "--calib", self.data12, "-o", self.out)
+    def convert_fixture(self, name="conv_forms_script.pt", neuron="graded"):
+        rc, out, err = run("convert", os.path.join(ARGS.fixtures, name), "--calib", self.data12, "--neuron", neuron,
+                           "-o", self.out)
         self.assertEqual(rc, 0, err)
 
     def test_truncated_model(self):
@@ -134,7 +135,7 @@ class CliErrors(unittest.TestCase):
         self.assertUserError(run("eval", self.out, "--data", data28), "[1, 28, 28]", "[1, 12, 12]")
 
     def test_bad_flag_values(self):
-        self.convert_fixture()
+        self.convert_fixture(neuron="if")  # the loihi2 flags below need IF neurons
         os.rename(self.out, self.out + ".keep")
         model = os.path.join(ARGS.fixtures, "conv_forms_script.pt")
         self.assertUserError(run("convert", model, "--calib", self.data12, "-o", self.out, "--percentile", "abc"),
@@ -225,21 +226,22 @@ class CliErrors(unittest.TestCase):
         model = os.path.join(ARGS.fixtures, "conv_forms_script.pt")
         rc, text, err = run("sweep", model, "--calib", self.data12, "--data", self.data12, "-T", "2,4",
                             "--percentiles", "99,max", "--bias-corrections", "0,4", "--correction-rounds", "2",
-                            "-o", out)
+                            "--neurons", "if,graded", "-o", out)
         self.assertEqual(rc, 0, err)
         with open(os.path.join(out, "sweep.csv")) as f:
             rows = f.read().splitlines()
-        self.assertEqual(rows[0].split(",")[:3], ["method", "timesteps", "ann_accuracy"])
-        self.assertEqual(len(rows), 1 + 4 * 2)
+        self.assertEqual(rows[0].split(",")[:4], ["neuron", "method", "timesteps", "ann_accuracy"])
+        self.assertEqual(len(rows), 1 + 2 * 4 * 2)
         with open(os.path.join(out, "sweep.json")) as f:
             rep = json.load(f)
-        self.assertEqual([m["method"] for m in rep["methods"]], ["p99", "p99+bc4", "max", "max+bc4"])
-        self.assertEqual([m["bias_correction"] for m in rep["methods"]], [0, 4, 0, 4])
+        self.assertEqual([m["method"] for m in rep["methods"]], ["p99", "p99+bc4", "max", "max+bc4"] * 2)
+        self.assertEqual([m["neuron"] for m in rep["methods"]], ["if"] * 4 + ["graded"] * 4)
+        self.assertEqual([m["bias_correction"] for m in rep["methods"]], [0, 4, 0, 4] * 2)
         self.assertIn("max+bc4", text)
         with open(os.path.join(out, "sweep.svg")) as f:
             self.assertTrue(f.read().startswith("<svg"))
         for flag, value in (("--percentiles", "99,abc"), ("--bias-corrections", "4,x"),
-                            ("--threshold-searches", "8,-2")):
+                            ("--threshold-searches", "8,-2"), ("--neurons", "if,lif")):
             bad = os.path.join(self.tmp, "bad_sweep")
             self.assertUserError(run("sweep", model, "--calib", self.data12, "--data", self.data12, flag, value,
                                      "-o", bad), flag.rstrip("s"))
@@ -347,7 +349,7 @@ class CliErrors(unittest.TestCase):
                             [l.get("calibrated_threshold_range") for l in reps[1]["layers"]])
 
     def test_inspect_json_counts_and_loihi2_resources(self):
-        self.convert_fixture()
+        self.convert_fixture(neuron="if")  # Loihi 2 maps IF neurons only
         rc, out, err = run("inspect", self.out, "--json")
         self.assertEqual(rc, 0, err)
         rep = json.loads(out)

@@ -24,7 +24,8 @@ def run(*args):
 
 def convert(tmp, name):
     net = os.path.join(tmp, f"{name}.snn")
-    run("convert", os.path.join(ARGS.models, f"{name}.pt"), "--calib", ARGS.data, "--calib-samples", "500", "-o", net)
+    run("convert", os.path.join(ARGS.models, f"{name}.pt"), "--calib", ARGS.data, "--calib-samples", "500", "--neuron", "if",
+        "-o", net)
     return net
 
 

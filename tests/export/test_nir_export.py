@@ -31,7 +31,7 @@ class NirExport(unittest.TestCase):
     def export(self, name):
         net = os.path.join(self.tmp.name, f"{name}.snn")
         run("convert", os.path.join(ARGS.models, f"{name}.pt"), "--calib", ARGS.data, "--calib-samples", "1000",
-            "-o", net)
+            "--neuron", "if", "-o", net)
         out = os.path.join(self.tmp.name, f"{name}.nir")
         p = run("export", net, "--format", "nir", "-o", out)
         self.assertIn("NIR", p.stdout)
@@ -120,7 +120,7 @@ class NirExport(unittest.TestCase):
     def test_unknown_format_is_an_error_and_leaves_no_file(self):
         net = os.path.join(self.tmp.name, "fixture.snn")
         run("convert", os.path.join(ARGS.models, "resnet_small.pt"), "--calib", ARGS.data, "--calib-samples", "200",
-            "-o", net)
+            "--neuron", "if", "-o", net)
         out = os.path.join(self.tmp.name, "x.out")
         p = subprocess.run([ARGS.tool, "export", net, "--format", "onnx", "-o", out], capture_output=True, text=True)
         self.assertEqual(p.returncode, 1)

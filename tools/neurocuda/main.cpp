@@ -176,7 +176,8 @@ int main(int argc, char **argv) {
   sp->add_option("--precision", sw.precision, "fp32, int8 or int16")->capture_default_str();
   sp->add_option("--calib-samples", sw.convert.calib_samples, "Calibration samples (0 = all)")->capture_default_str();
   sp->add_option("--threshold-scope", sw.convert.threshold_scope, "channel|layer")->capture_default_str();
-  sp->add_option("--neuron", sw.convert.neuron, "if|graded (as for convert)")->capture_default_str();
+  sp->add_option("--neurons", sw.neurons, "Neuron models to compare, comma-separated: if, graded (as convert --neuron)")
+      ->capture_default_str();
   sp->add_option("--mean", sw.convert.mean, "Normalisation mean");
   sp->add_option("--std", sw.convert.std, "Normalisation std");
   sp->add_option("--limit", sw.limit, "Evaluate the first N samples (0 = all)")->capture_default_str();

@@ -18,7 +18,7 @@ struct ConvertOptions {
   int64_t calib_samples = 10000;    ///< 0 = all
   std::string percentile = "99";    ///< or "max"; 99 chosen by measurement (README, "Numbers")
   std::string threshold_scope = "channel";  ///< or "layer"
-  std::string neuron = "if";        ///< if (DESIGN.md's IF) or graded (snn/neuron.h)
+  std::string neuron = "graded";    ///< graded (snn/neuron.h; the default, by measurement: README) or if (DESIGN.md IF)
   int threshold_search = 0;         ///< T to refine thresholds for (0 = off)
   int bias_correction = 0;          ///< T to correct biases for (0 = off)
   int64_t correction_samples = 512;
@@ -100,6 +100,7 @@ struct SweepOptions {
   std::string data;                   ///< evaluation data
   std::string timesteps = "4,8,16,32,64";
   int readout_delay = 0;              ///< as EvalOptions::readout_delay, for every method and T
+  std::string neurons = "graded";     ///< neuron models to compare (if, graded); methods = neurons x the lists below
   std::string percentiles = "99,99.9,99.99,max";
   std::string bias_corrections = "0"; ///< T values for --bias-correction, 0 = none; methods = percentiles x these
   std::string threshold_searches = "0";  ///< T values for --threshold-search, 0 = none; also crossed with the above
