@@ -20,5 +20,6 @@ for b in "$DIR"/bin/*; do ldd "$b"; done | awk '$3 ~ /^\// {print $3}' | sort -u
 cp "$DATA"/t10k-* "$DIR"/data/
 for m in vgg_small resnet_small; do
   build/tools/neurocuda/neurocuda convert models/$m.pt --calib "$DATA" -o "$DIR"/$m.snn > /dev/null
+  build/tools/neurocuda/neurocuda convert models/$m.pt --calib "$DATA" --neuron if -o "$DIR"/${m}_if.snn > /dev/null
 done
 du -sh "$DIR"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Everything that needs an NVIDIA GPU, in one command: the CUDA tests, `verify` of both bundled models on
-# cpu vs cuda over the full Fashion-MNIST test set in fp32 and int8 (and int16 on the ResNet), the CUDA tests
+# cpu vs cuda over the full Fashion-MNIST test set in fp32 and int8 (and int16 on the ResNet), with graded
+# neurons (the default) and with IF neurons, the CUDA tests
 # under compute-sanitizer, and CPU vs CUDA throughput side by side. Results go to $RESULTS (results/gpu).
 #   scripts/gpu_check.sh           build here (Debian packages installed, nvcc present) and check
 #   scripts/gpu_check.sh .gpu      check from a bundle made by scripts/gpu_bundle.sh (no packages needed)
@@ -22,7 +23,10 @@ else
     -DCMAKE_CUDA_COMPILER="$NVCC" > build-cuda.log
   cmake --build build-cuda -j "$(nproc)" >> build-cuda.log
   TOOL=./build-cuda/tools/neurocuda/neurocuda UNIT=./build-cuda/tests/neurocuda_unit_tests NETS=build-cuda
-  for m in vgg_small resnet_small; do $TOOL convert models/$m.pt --calib "$DATA" -o $NETS/$m.snn > /dev/null; done
+  for m in vgg_small resnet_small; do
+    $TOOL convert models/$m.pt --calib "$DATA" -o $NETS/$m.snn > /dev/null
+    $TOOL convert models/$m.pt --calib "$DATA" --neuron if -o $NETS/${m}_if.snn > /dev/null
+  done
 fi
 mkdir -p "$RESULTS"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
@@ -44,6 +48,13 @@ for m in vgg_small resnet_small; do
       "$BEFORE" eval $NETS/$m.snn --data "$DATA" -T "$T" --backend cuda --precision $p --skip-ann --batch 1000 \
         --report "$RESULTS/eval_${m}_before_$p.json" --quiet
     fi
+  done
+done
+for m in vgg_small_if resnet_small_if; do  # the same models with IF neurons (convert --neuron if)
+  for p in fp32 int8; do
+    echo "== verify $m $p (cpu vs cuda, full test set, T=$T)"
+    $TOOL verify $NETS/$m.snn --data "$DATA" --backends cpu,cuda --precision $p -T "$T" --batch 200 \
+      --report "$RESULTS/verify_${m}_$p.json" | tail -3
   done
 done
 echo "== throughput, full test set, T=$T, --batch 1000 ($(nproc) CPU threads)"

@@ -61,7 +61,7 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   if (o.threshold_search < 0 || o.threshold_search > 100000) throw UserError("--threshold-search must be in 0..100000");
   cal_opts.search_timesteps = o.threshold_search;
   if (o.neuron != "if" && o.neuron != "graded")
-    throw UserError(fmt::format("--neuron must be 'if' or 'graded', not '{}' (docs/conversion.md, \"Neuron models\")", o.neuron));
+    throw UserError(fmt::format("--neuron must be 'if' or 'graded', not '{}' (docs/conversion.md, \"Neurons\")", o.neuron));
   if (o.correction_samples <= 0) throw UserError("--correction-samples must be positive");
   if (o.correction_rounds < 1 || o.correction_rounds > 20) throw UserError("--correction-rounds must be in 1..20");
   const Precision correction_precision = parse_precision(o.correction_precision, "--correction-precision");

@@ -24,7 +24,7 @@ void export_network(const ExportOptions &o) {
       throw UserError(fmt::format(
           "export {}: node '{}' is a graded neuron ('{}' was converted with --neuron graded); neither NIR nor netx has "
           "a neuron that emits signed integer payloads and remembers its spike count. Convert with --neuron if to "
-          "export (docs/conversion.md, \"Neuron models\")",
+          "export (docs/conversion.md, \"Neurons\")",
           o.format, n.name, o.network));
   const auto &info = net.info;
   const nlohmann::json meta{

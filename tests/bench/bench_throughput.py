@@ -5,7 +5,11 @@ precision, next to the LibTorch ANN forward on the same samples, batch and threa
 memory of each run; and calibration time against one ANN pass over the calibration set. All
 measured in one run on this machine.
 
+Both neuron models (convert --neuron graded, the default, and if) run on the fast path; cpu-reference
+and cuda rows are for the first of --neurons.
+
 Usage: tests/bench/bench_throughput.py [--tool build/tools/neurocuda/neurocuda] [--samples 2000] [--T 32]
+                                       [--neurons graded,if]
 """
 import argparse
 import json
@@ -40,14 +44,20 @@ def main():
     ap.add_argument("--T", type=int, default=32)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--neurons", default="graded,if")
     args = ap.parse_args()
     backends = ["cpu"]
     tmp = tempfile.mkdtemp(prefix="neurocuda_bench_")
     rows, calib = [], []
     for model in ("vgg_small", "resnet_small"):
-        net = os.path.join(tmp, model + ".snn")
+        neurons = args.neurons.split(",")
+        nets = {n: os.path.join(tmp, f"{model}_{n}.snn") for n in neurons}
+        for n in neurons[1:]:
+            run_measured([args.tool, "convert", os.path.join(ROOT, "models", model + ".pt"), "--calib", args.data,
+                          "--neuron", n, "-o", nets[n], "--threads", str(args.threads)])
+        net = nets[neurons[0]]
         out, _ = run_measured([args.tool, "convert", os.path.join(ROOT, "models", model + ".pt"), "--calib", args.data,
-                               "-o", net, "--threads", str(args.threads)])
+                               "--neuron", neurons[0], "-o", net, "--threads", str(args.threads)])
         m = re.search(r"calibration .* over (\d+) samples \(([0-9.]+)s\)", out)
         # One ANN pass over the same calibration samples (training split, first N), same threads.
         rep = os.path.join(tmp, f"{model}_annpass.json")
@@ -59,23 +69,24 @@ def main():
         cuda = subprocess.run([args.tool, "eval", net, "--data", args.data, "--limit", "1", "-T", "1", "--backend", "cuda",
                                "--skip-ann"], capture_output=True, text=True)
         # cpu = the fast path; cpu-reference = the plain scatter it is checked against bit for bit.
-        runs = [("cpu", "fp32"), ("cpu", "int8"), ("cpu-reference", "fp32"), ("cpu-reference", "int8")]
-        runs += [("cuda", "fp32"), ("cuda", "int8")] if cuda.returncode == 0 else []
-        for backend, precision in runs:
-            rep = os.path.join(tmp, f"{model}_{backend}_{precision}.json")
-            _, peak = run_measured([args.tool, "eval", net, "--data", args.data, "--limit", str(args.samples), "-T",
+        runs = [(n, "cpu", p) for n in neurons for p in ("fp32", "int8")]
+        runs += [(neurons[0], "cpu-reference", "fp32"), (neurons[0], "cpu-reference", "int8")]
+        runs += [(neurons[0], "cuda", "fp32"), (neurons[0], "cuda", "int8")] if cuda.returncode == 0 else []
+        for neuron, backend, precision in runs:
+            rep = os.path.join(tmp, f"{model}_{neuron}_{backend}_{precision}.json")
+            _, peak = run_measured([args.tool, "eval", nets[neuron], "--data", args.data, "--limit", str(args.samples), "-T",
                                     str(args.T), "--backend", backend, "--precision", precision, "--batch",
                                     str(args.batch), "--threads", str(args.threads), "--report", rep])
             with open(rep) as f:
                 r = json.load(f)
             t = r["timing"]
-            rows.append((model, backend, precision, t["snn_images_per_second"], t["ann_images_per_second"],
+            rows.append((model, neuron, backend, precision, t["snn_images_per_second"], t["ann_images_per_second"],
                          r["spike_rate"], r["synops_per_sample"] * t["snn_images_per_second"], t["threads"], peak))
     print(f"T={args.T}, {args.samples} Fashion-MNIST test images, batch {args.batch}; ANN = LibTorch forward, same samples and threads")
-    print(f"{'model':<13} {'backend':<13} {'mode':<5} {'SNN img/s':>10} {'ANN img/s':>10} {'SNN/ANN time':>13} {'spike rate':>10} {'SynOps/s':>10} threads {'peak MB':>8}")
-    for m, b, p, snn, ann, rate, sops, th, peak in rows:
-        print(f"{m:<13} {b:<13} {p:<5} {snn:>10.1f} {ann:>10.1f} {ann / snn:>12.1f}x {rate:>10.4f} {sops:>10.3g} {th:>7} {peak:>8.0f}")
-    if not any(b == "cuda" for _, b, *_ in rows):
+    print(f"{'model':<13} {'neuron':<7} {'backend':<13} {'mode':<5} {'SNN img/s':>10} {'ANN img/s':>10} {'SNN/ANN time':>13} {'spike rate':>10} {'SynOps/s':>10} threads {'peak MB':>8}")
+    for m, n, b, p, snn, ann, rate, sops, th, peak in rows:
+        print(f"{m:<13} {n:<7} {b:<13} {p:<5} {snn:>10.1f} {ann:>10.1f} {ann / snn:>12.1f}x {rate:>10.4f} {sops:>10.3g} {th:>7} {peak:>8.0f}")
+    if not any(b == "cuda" for _, _, b, *_ in rows):
         print("(no CUDA backend or GPU here: CUDA rows omitted)")
     print()
     print("calibration (convert) against one LibTorch ANN pass over the same calibration samples")
