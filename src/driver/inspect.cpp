@@ -110,7 +110,7 @@ void inspect(const InspectOptions &o) {
   json rep{{"schema", "neurocuda-inspect"},
            {"schema_version", 1},
            {"network", o.network},
-           {"format_version", format::kSnnFormatVersion},
+           {"format_version", format::format_version(g)},
            {"tool_version", info.tool_version},
            {"model_file", info.model_file},
            {"model_crc32", info.model_crc32},
@@ -138,7 +138,7 @@ void inspect(const InspectOptions &o) {
     fmt::print("{}\n", rep.dump(2));
     return;
   }
-  fmt::print("network      {} (format v{}, written by neurocuda {})\n", o.network, format::kSnnFormatVersion, info.tool_version);
+  fmt::print("network      {} (format v{}, written by neurocuda {})\n", o.network, format::format_version(net.graph), info.tool_version);
   fmt::print("model        {} (crc32 {:08x})\n", info.model_file, info.model_crc32);
   fmt::print("calibration  {} {} per {}, {} samples of {}{}{}\n", info.calibration_method,
              info.calibration_method == "max" ? std::string() : fmt::format("p{}", info.percentile), info.threshold_scope,

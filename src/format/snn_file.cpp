@@ -56,12 +56,20 @@ uint32_t crc32_of(const std::string &bytes) {
   return static_cast<uint32_t>(crc);
 }
 
+// The oldest format version that can hold the graph (kSnnFormatVersion's comment).
+uint32_t format_version(const ir::Graph &g) {
+  for (const auto &n : g.nodes())
+    if (n.kind == ir::OpKind::IF && ir::if_graded(n)) return 2;
+  return 1;
+}
+
 std::string serialize_network(const NetworkFile &net) {
   std::string blob;
   json h;
-  h["format"] = "neurocuda-snn";
-  h["version"] = kSnnFormatVersion;
   const auto &g = net.graph;
+  const uint32_t version = format_version(g);
+  h["format"] = "neurocuda-snn";
+  h["version"] = version;
   h["input"] = g.input();
   h["output"] = g.output();
   json values = json::array();
@@ -98,7 +106,7 @@ std::string serialize_network(const NetworkFile &net) {
   blob += net.model_bytes;
   const std::string header = h.dump();
   std::string out(kMagic, 8);
-  put_u32(out, kSnnFormatVersion);
+  put_u32(out, version);
   put_u32(out, 0);
   put_u64(out, header.size());
   out += header;

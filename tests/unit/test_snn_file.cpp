@@ -83,3 +83,19 @@ TEST(AtomicFile, UnwritableTargetLeavesNothing) {
   EXPECT_EQ(files, 1u);  // no temporaries left behind
   fs::remove_all(dir);
 }
+
+// Graded neurons need format version 2 (an older reader must refuse them rather than run IF neurons); a
+// network without them stays version 1, as earlier releases wrote it. The flag survives a round trip.
+TEST(SnnFile, GradedNeuronsAreVersion2AndRoundTrip) {
+  auto net = sample_network();
+  EXPECT_EQ(format::serialize_network(net)[8], 1);
+  for (auto &n : net.graph.nodes())
+    if (n.kind == ir::OpKind::IF) n.ints["graded"] = {1};
+  const std::string bytes = format::serialize_network(net);
+  EXPECT_EQ(bytes[8], 2);
+  const auto back = format::parse_network(bytes, "graded.snn");
+  int graded = 0;
+  for (const auto &n : back.graph.nodes()) graded += n.kind == ir::OpKind::IF && ir::if_graded(n);
+  EXPECT_GT(graded, 0);
+  EXPECT_EQ(format::format_version(back.graph), 2u);
+}

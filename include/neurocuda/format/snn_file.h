@@ -10,8 +10,14 @@
 
 namespace neurocuda::format {
 
-/// Current version of the .snn format; readers reject newer major versions.
-constexpr uint32_t kSnnFormatVersion = 1;
+/// Newest version of the .snn format this build reads and writes; readers reject newer versions.
+/// Version 2 added graded neurons (if_neuron ints `graded`); a file without them is written as
+/// version 1, byte for byte what earlier releases wrote, so older readers still take it, and refuse a
+/// graded network instead of running it as IF.
+constexpr uint32_t kSnnFormatVersion = 2;
+
+/// The format version a graph is written as: 2 if it has graded neurons, else 1.
+uint32_t format_version(const ir::Graph &graph);
 
 /// How the network was made: enough for `eval` to reproduce the ANN baseline.
 struct ConversionInfo {
