@@ -28,6 +28,7 @@ for part in ${PARTS:-neurons main bc16 d8}; do
     for p in ${PRECISIONS:-fp32 int8}; do
       case $part:$m:$p in
         neurons:qcfs_cnn:*) sweep results/sweeps/${m}_${p}_neurons $m $p --neurons if,graded --percentiles 99 ;;
+        neurons:*:int8) sweep results/sweeps/${m}_${p}_neurons $m $p --neurons if,graded --percentiles 99 ;;
         neurons:*) sweep results/sweeps/${m}_${p}_neurons $m $p --neurons if,graded --percentiles 99,99.9 ;;
         main:qcfs_cnn:*) sweep results/sweeps/${m}_$p $m $p --neurons if --percentiles 99 --bias-corrections 0,8 ;;  # fixed thresholds
         main:*) sweep results/sweeps/${m}_$p $m $p --neurons if --percentiles 99,99.9 --bias-corrections 0,32 ;;

@@ -136,7 +136,7 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   if (summary_text) {
     std::string &t = *summary_text;
     t = fmt::format("  input            [{}] ({} data: {})\n", fmt::join(shape, ", "), data->format(), data->description());
-    t += fmt::format("  {} populations {} ({} neurons), {} parameters\n", o.neuron == "graded" ? "graded" : "IF    ", populations,
+    t += fmt::format("  populations      {} {} ({} neurons), {} parameters\n", populations, o.neuron == "graded" ? "graded" : "IF",
                      neurons, params);
     if (fixed < populations)
       t += fmt::format("  calibration      {} {} per {} over {} samples ({:.1f}s)\n", cal_opts.method,

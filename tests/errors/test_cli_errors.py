@@ -304,7 +304,7 @@ class CliErrors(unittest.TestCase):
         self.assertNoOutput()
         rc, text, err = run("convert", model, "--calib", calib, "--neuron", "graded", "-o", self.out)
         self.assertEqual(rc, 0, err)
-        self.assertIn("graded populations 4", text)
+        self.assertIn("populations      4 graded", text)
         rc, js, err = run("inspect", self.out, "--json")
         self.assertEqual(rc, 0, err)
         rep = json.loads(js)
