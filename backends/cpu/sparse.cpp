@@ -10,9 +10,9 @@ namespace neurocuda::backends::cpu::sparse {
 #define NEUROCUDA_DECLARE_KERNELS(ns)                                                                          \
   namespace ns {                                                                                               \
   void accumulate(const ConvShape &, const View<float> &, const float *, const float *, float *, uint64_t *,    \
-                  int32_t *);                                                                                  \
+                  int32_t *, float *);                                                                         \
   void accumulate(const ConvShape &, const View<int32_t> &, const int32_t *, const int64_t *, int64_t *,       \
-                  uint64_t *, int32_t *);                                                                      \
+                  uint64_t *, int32_t *, int32_t *);                                                           \
   bool collect(const float *, int64_t, int64_t, int64_t, int32_t *, int32_t *, float *);                       \
   bool collect(const int32_t *, int64_t, int64_t, int64_t, int32_t *, int32_t *, int32_t *);                   \
   }
@@ -28,9 +28,10 @@ bool has_avx2() {
 template <typename T> View<T> view(const Events<T> &e) { return {e.start.data(), e.channel.data(), e.value.data(), e.all_ones}; }
 
 // Room for two output pixels' merged event lists (each at most every tap's channels, plus one
-// channel list of overrun from the branch-free copy).
-int32_t *scratch(const ConvShape &s) {
-  thread_local std::vector<int32_t> buffer;
+// channel list of overrun from the branch-free copy); T = int32_t for the weight-row offsets, and the
+// events' type for their merged values.
+template <typename T> T *scratch(const ConvShape &s) {
+  thread_local std::vector<T> buffer;
   const auto need = static_cast<size_t>(2 * ((s.kh * s.kw + 1) * s.in.c + 8));
   if (buffer.size() < need) buffer.resize(need);
   return buffer.data();
@@ -69,14 +70,19 @@ bool collect(const int64_t *in, const Dims &d, int64_t row, Events<int32_t> &e) 
 
 void accumulate(const ConvShape &s, const Events<float> &e, const float *w, const float *bias, float *out,
                 uint64_t *ops) {
-  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, scratch(s));
-  else sse::accumulate(s, view(e), w, bias, out, ops, scratch(s));
+  float *values = e.all_ones ? nullptr : scratch<float>(s);
+  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t>(s), values);
+  else sse::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t>(s), values);
 }
 
 void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, const int64_t *bias, int64_t *out,
                 uint64_t *ops) {
-  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, scratch(s));
-  else sse::accumulate(s, view(e), w, bias, out, ops, scratch(s));
+  // Offsets and values are both int32_t: two buffers of the same type, so take the values' from a second one.
+  thread_local std::vector<int32_t> values;
+  if (!e.all_ones) values.resize(static_cast<size_t>(2 * ((s.kh * s.kw + 1) * s.in.c + 8)));
+  int32_t *v = e.all_ones ? nullptr : values.data();
+  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t>(s), v);
+  else sse::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t>(s), v);
 }
 
 } // namespace neurocuda::backends::cpu::sparse
