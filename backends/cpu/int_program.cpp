@@ -60,7 +60,6 @@ public:
       if (n.kind == OpKind::MaxPool2d && !s.is_static) s.pool_state = pools_++;
       if (n.kind == OpKind::IF) {
         s.graded = n.graded();
-        graded_ = graded_ || s.graded;
         s.layer = static_cast<int>(layers_.size());
         layers_.push_back({n.name, ir::numel(q_.shapes[static_cast<size_t>(n.output)]),
                            q_.shapes[static_cast<size_t>(n.output)].at(0), static_cast<int>(steps_.size())});
@@ -89,10 +88,8 @@ public:
     // The readout sums one value per step: it fits in int64 if its per-step bits plus log2(T) do.
     if (readout_bits_ + static_cast<int>(std::ceil(std::log2(static_cast<double>(tmax) + 1))) > 63)
       throw UserError(fmt::format("T = {} could overflow the integer readout; use fewer timesteps", tmax));
-    if (graded_ && tmax > quant::kMaxGradedPayload)
-      throw UserError(fmt::format("T = {}: integer mode runs graded neurons for at most T = {} (their payloads are "
-                                  "quantized for it); use fewer timesteps or fp32",
-                                  tmax, quant::kMaxGradedPayload));
+    quant::check_graded_timesteps(std::any_of(steps_.begin(), steps_.end(), [](const IStep &s) { return s.graded; }),
+                                  tmax);
     const size_t ncp = options.checkpoints.size(), nl = layers_.size();
     RunResult r;
     r.checkpoints = options.checkpoints;
@@ -385,7 +382,6 @@ private:
   int64_t total_neurons_ = 0, classes_ = 0;
   int pools_ = 0;
   int readout_bits_ = 1;
-  bool graded_ = false;  // some population is graded
 };
 
 } // namespace

@@ -28,9 +28,9 @@ bool has_avx2() {
 template <typename T> View<T> view(const Events<T> &e) { return {e.start.data(), e.channel.data(), e.value.data(), e.all_ones}; }
 
 // Room for two output pixels' merged event lists (each at most every tap's channels, plus one
-// channel list of overrun from the branch-free copy); T = int32_t for the weight-row offsets, and the
-// events' type for their merged values.
-template <typename T> T *scratch(const ConvShape &s) {
+// channel list of overrun from the branch-free copy), per thread: slot 0 the weight-row offsets
+// (int32_t), slot 1 the merged values (the events' type).
+template <typename T, int kSlot> T *scratch(const ConvShape &s) {
   thread_local std::vector<T> buffer;
   const auto need = static_cast<size_t>(2 * ((s.kh * s.kw + 1) * s.in.c + 8));
   if (buffer.size() < need) buffer.resize(need);
@@ -70,19 +70,16 @@ bool collect(const int64_t *in, const Dims &d, int64_t row, Events<int32_t> &e) 
 
 void accumulate(const ConvShape &s, const Events<float> &e, const float *w, const float *bias, float *out,
                 uint64_t *ops) {
-  float *values = e.all_ones ? nullptr : scratch<float>(s);
-  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t>(s), values);
-  else sse::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t>(s), values);
+  float *values = e.all_ones ? nullptr : scratch<float, 1>(s);
+  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t, 0>(s), values);
+  else sse::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t, 0>(s), values);
 }
 
 void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, const int64_t *bias, int64_t *out,
                 uint64_t *ops) {
-  // Offsets and values are both int32_t: two buffers of the same type, so take the values' from a second one.
-  thread_local std::vector<int32_t> values;
-  if (!e.all_ones) values.resize(static_cast<size_t>(2 * ((s.kh * s.kw + 1) * s.in.c + 8)));
-  int32_t *v = e.all_ones ? nullptr : values.data();
-  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t>(s), v);
-  else sse::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t>(s), v);
+  int32_t *values = e.all_ones ? nullptr : scratch<int32_t, 1>(s);
+  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t, 0>(s), values);
+  else sse::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t, 0>(s), values);
 }
 
 } // namespace neurocuda::backends::cpu::sparse

@@ -381,7 +381,6 @@ public:
         readout_unit_(readout_unit) {
     for (auto &s : steps_) {
       if (s.kind == OpKind::IF) {
-        graded_ = graded_ || s.graded;
         s.layer = static_cast<int>(layers_.size());
         layers_.push_back({s.name, ir::numel(shapes_[static_cast<size_t>(s.output)]),
                            shapes_[static_cast<size_t>(s.output)].at(0), -1});
@@ -404,10 +403,9 @@ public:
                                   fmt::join(batch.sample_shape, ", "), fmt::join(in_shape, ", ")));
     if (options.channel_spikes) throw UserError("per-channel spike counts are only available on the cpu backend");
     const int64_t n = batch.count, tmax = options.checkpoints.back();
-    if (std::is_same_v<T, int64_t> && graded_ && tmax > quant::kMaxGradedPayload)
-      throw UserError(fmt::format("T = {}: integer mode runs graded neurons for at most T = {} (their payloads are "
-                                  "quantized for it); use fewer timesteps or fp32",
-                                  tmax, quant::kMaxGradedPayload));
+    if (std::is_same_v<T, int64_t>)
+      quant::check_graded_timesteps(
+          std::any_of(steps_.begin(), steps_.end(), [](const DStep<T> &s) { return s.graded; }), tmax);
     upload_parameters();
     const size_t nl = layers_.size(), ncp = options.checkpoints.size();
     // Buffers.
@@ -618,7 +616,6 @@ private:
   int64_t total_neurons_ = 0, classes_ = 0;
   int pools_ = 0;
   bool uploaded_ = false;
-  bool graded_ = false;  // some population is graded
   std::vector<DeviceArray<T>> values_, membrane_, net_, pool_sum_, pool_prev_;
   DeviceArray<T> readout_;
   DeviceArray<unsigned long long> counts_, synops_, trace_;

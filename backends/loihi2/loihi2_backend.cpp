@@ -228,9 +228,7 @@ public:
   Availability availability() const override { return {}; }
   Support supports(const ir::Node &node) const override {
     if (node.kind == ir::OpKind::Relu) return {false, "the network is not converted (relu left)"};
-    if (node.kind == ir::OpKind::IF && ir::if_graded(node))
-      return {false, "a graded neuron (signed integer spikes and a spike-count memory) is not a Loihi 2 CUBA neuron; "
-                     "convert with --neuron if for this backend"};
+    if (node.kind == ir::OpKind::IF && ir::if_graded(node)) return {false, kGradedNotMappable};
     return {};
   }
   std::unique_ptr<Program> compile(const ir::Graph &graph, const CompileOptions &options) const override {

@@ -266,9 +266,7 @@ private:
       map_max_pool(n);
       return;
     case OpKind::IF:
-      if (ir::if_graded(n))
-        fail(n, "a graded neuron (signed integer spikes and a spike-count memory) is not a Loihi 2 CUBA neuron; "
-                "convert with --neuron if for this backend");
+      if (ir::if_graded(n)) fail(n, kGradedNotMappable);
       map_if(n);
       return;
     case OpKind::Relu:

@@ -17,6 +17,11 @@ namespace neurocuda::backends::loihi2 {
 inline constexpr int kInputPixels = -1;
 inline constexpr int kBiasUnit = -2;
 
+/// Why a graded population (ir::if_graded) has no mapping: the backend's supports() and map_network say it.
+inline constexpr const char *kGradedNotMappable =
+    "a graded neuron (signed integer spikes and a spike-count memory) is not a Loihi 2 CUBA neuron; "
+    "convert with --neuron if for this backend";
+
 /// One Dense process: spikes of `source` into the owning population (or the readout).
 /// Stored by source neuron (what an event-driven simulator walks): targets[col_begin[j] .. col_begin[j+1]).
 struct DenseHop {

@@ -51,6 +51,12 @@ void check_readout_delay(int delay, int smallest_t) {
                                 delay, smallest_t));
 }
 
+void check_neuron(const std::string &name, const char *flag) {
+  if (name != "if" && name != "graded")
+    throw UserError(fmt::format("{}: '{}' is not a neuron model; use 'graded' or 'if' (docs/conversion.md, \"Neurons\")",
+                                flag, name));
+}
+
 format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_text) {
   const auto start = std::chrono::steady_clock::now();
   if (o.batch <= 0) throw UserError("--batch must be positive");
@@ -60,8 +66,7 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
   if (o.bias_correction < 0 || o.bias_correction > 100000) throw UserError("--bias-correction must be in 0..100000");
   if (o.threshold_search < 0 || o.threshold_search > 100000) throw UserError("--threshold-search must be in 0..100000");
   cal_opts.search_timesteps = o.threshold_search;
-  if (o.neuron != "if" && o.neuron != "graded")
-    throw UserError(fmt::format("--neuron must be 'if' or 'graded', not '{}' (docs/conversion.md, \"Neurons\")", o.neuron));
+  check_neuron(o.neuron, "--neuron");
   if (o.correction_samples <= 0) throw UserError("--correction-samples must be positive");
   if (o.correction_rounds < 1 || o.correction_rounds > 20) throw UserError("--correction-rounds must be in 1..20");
   const Precision correction_precision = parse_precision(o.correction_precision, "--correction-precision");

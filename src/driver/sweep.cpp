@@ -87,7 +87,7 @@ std::string svg_plot(const json &sweep) {
     const char *c = kColors[m % 8];
     s += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", pts, c);
     s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\" text-anchor=\"end\">{}</text>\n", x0 + pw - 8,
-                     y0 + ph - 10 - 14.0 * static_cast<double>(methods.size() - 1 - m), c, methods[m]["display"].get<std::string>());
+                     y0 + ph - 10 - 14.0 * static_cast<double>(methods.size() - 1 - m), c, methods[m]["neuron"].get<std::string>() + " " + methods[m]["method"].get<std::string>());
   }
   // Right panel: spike rate per layer at the largest T.
   const double x1 = x0 + pw + 2 * pad;
@@ -136,9 +136,7 @@ void sweep(const SweepOptions &o) {
   const auto searches = parse_t_list(o.threshold_searches, "--threshold-searches");
   std::vector<Method> methods;
   const auto neurons = util::split_commas(o.neurons);
-  for (const auto &neuron : neurons)
-    if (neuron != "if" && neuron != "graded")
-      throw UserError(fmt::format("--neurons: '{}' is not a neuron model; use if, graded or both (if,graded)", neuron));
+  for (const auto &neuron : neurons) check_neuron(neuron, "--neurons");  // before any output
   for (const auto &neuron : neurons)
     for (const auto &p : util::split_commas(o.percentiles)) {
       calibration::parse_percentile_flag(p);  // bad values fail before any output
@@ -187,7 +185,7 @@ void sweep(const SweepOptions &o) {
       csv += fmt::format("{},{},{},{:.6f},{:.6f},{:.4f},{:.6f},{:.6g}\n", m.neuron, m.label(), r["timesteps"].get<int>(), ann,
                          r["snn_accuracy"].get<double>(), 100.0 * (ann - r["snn_accuracy"].get<double>()),
                          r["spike_rate"].get<double>(), r["synops_per_sample"].get<double>());
-    list.push_back(json{{"method", m.label()}, {"neuron", m.neuron}, {"display", m.display()}, {"percentile", m.percentile}, {"bias_correction", m.bias_correction},
+    list.push_back(json{{"method", m.label()}, {"neuron", m.neuron}, {"percentile", m.percentile}, {"bias_correction", m.bias_correction},
                         {"threshold_search", m.threshold_search}, {"results", rep["results"]}, {"layers", rep["layers"]}});
     fmt::print(stderr, "sweep: {} done\n", m.display());
   }

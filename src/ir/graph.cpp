@@ -220,10 +220,12 @@ double if_v0(const Node &n) {
   return it != n.floats.end() ? it->second : static_cast<double>(snn::kDefaultV0);
 }
 
-bool if_graded(const Node &n) {
-  const auto it = n.ints.find("graded");
-  return it != n.ints.end() && !it->second.empty() && it->second[0] != 0;
+bool if_graded(const std::map<std::string, std::vector<int64_t>> &ints) {
+  const auto it = ints.find("graded");
+  return it != ints.end() && !it->second.empty() && it->second[0] != 0;
 }
+
+bool if_graded(const Node &n) { return if_graded(n.ints); }
 
 PoolWindow avg_pool_window(const Node &n, const Shape &in, const Shape &out, int64_t oy, int64_t ox) {
   PoolWindow w{};

@@ -208,4 +208,11 @@ int64_t quantize_input(const QGraph &q, float x) {
   return static_cast<int64_t>(std::clamp(v, static_cast<double>(q.input_min), static_cast<double>(q.input_max)));
 }
 
+void check_graded_timesteps(bool graded, int64_t tmax) {
+  if (graded && tmax > kMaxGradedPayload)
+    throw UserError(fmt::format("T = {}: integer mode runs graded neurons for at most T = {} (their payloads are "
+                                "quantized for it); use fewer timesteps or fp32",
+                                tmax, kMaxGradedPayload));
+}
+
 } // namespace neurocuda::quant

@@ -128,6 +128,8 @@ bool verify(const VerifyOptions &options);
 std::vector<int> parse_timesteps(const std::string &text);
 /// Checks --readout-delay against the smallest T of a run; throws UserError.
 void check_readout_delay(int delay, int smallest_t);
+/// Checks a neuron model name ("graded" or "if") given to `flag`; throws UserError.
+void check_neuron(const std::string &name, const char *flag);
 
 /// The tool's version string.
 const char *version();

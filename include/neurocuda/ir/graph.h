@@ -117,6 +117,8 @@ double if_v0(const Node &node);
 
 /// True if IF node `node` is a graded neuron (ints `graded` = 1; snn/neuron.h), false for DESIGN.md's IF.
 bool if_graded(const Node &node);
+/// The same test on a node's integer attributes (for copies of them, e.g. quant::QNode::ints).
+bool if_graded(const std::map<std::string, std::vector<int64_t>> &ints);
 
 /// One output position of an average pool (avg_pool2d or adaptive_avg_pool2d, PyTorch's rules): the input
 /// rows [y0, y1) and columns [x0, x1) it covers, clipped to the input, and the divisor of their sum.

@@ -28,15 +28,16 @@ struct QNode {
   int accumulator_bits = 0;                          ///< bits the largest value this node produces needs (signed)
 
   /// IF: a graded neuron (ints `graded`, ir::if_graded).
-  bool graded() const {
-    const auto it = ints.find("graded");
-    return it != ints.end() && !it->second.empty() && it->second[0] != 0;
-  }
+  bool graded() const { return ir::if_graded(ints); }
 };
 
 /// Graded populations (ir::if_graded) are quantized for payloads up to this magnitude, the most a
 /// run of this many timesteps can emit: integer runs of networks with graded neurons need T <= it.
 constexpr int64_t kMaxGradedPayload = 256;
+
+/// Throws UserError when an integer run of `tmax` timesteps exceeds kMaxGradedPayload and the network
+/// has graded populations (`graded`).
+void check_graded_timesteps(bool graded, int64_t tmax);
 
 /// An integer network. Every value is an int64 in the backends; `accumulator_bits` shows no overflow is possible.
 struct QGraph {
