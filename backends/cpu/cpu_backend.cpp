@@ -73,7 +73,7 @@ struct Workspace {
 
 class CpuProgram : public Program {
 public:
-  CpuProgram(const ir::Graph &g, bool fast) {
+  CpuProgram(const ir::Graph &g, bool fast) : fast_(fast) {
     const auto is_static = ir::time_invariant_values(g);
     value_sizes_.resize(g.values().size());
     for (size_t i = 0; i < g.values().size(); ++i) value_sizes_[i] = ir::numel(g.values()[i].shape);
@@ -274,9 +274,14 @@ private:
           const auto &cur = ws.values[static_cast<size_t>(s.in[0])];
           auto &out = ws.values[static_cast<size_t>(s.out)];
           auto &v = ws.membrane[static_cast<size_t>(s.layer)];
+          float *net = ws.net[static_cast<size_t>(s.layer)].data();
+          const float tf = static_cast<float>(t);
+          // The fast path's vectorised loops (sparse.h), checked bit for bit against these scalar ones.
           const uint64_t count =
-              s.graded ? graded_layer(v.data(), ws.net[static_cast<size_t>(s.layer)].data(), cur.data(), out.data(), v.size(), t)
-                       : if_layer(v.data(), cur.data(), out.data(), v.size());
+              fast_ ? (s.graded ? sparse::graded_layer(v.data(), net, cur.data(), out.data(), v.size(), tf)
+                                : sparse::if_layer(v.data(), cur.data(), out.data(), v.size()))
+                    : (s.graded ? graded_layer(v.data(), net, cur.data(), out.data(), v.size(), t)
+                                : if_layer(v.data(), cur.data(), out.data(), v.size()));
           if (trace) record_spikes(trace, (t - 1) * total_neurons + layer_offset_[static_cast<size_t>(s.layer)], s, out);
           if (!ws.channel_spikes.empty())
             count_channel_spikes(ws.channel_spikes[static_cast<size_t>(s.layer)], out.data(), out.size());
@@ -492,6 +497,7 @@ private:
       if (out[static_cast<size_t>(k)] != 0.0f) set_trace_bit(trace, base, s.out_dims, k);
   }
 
+  bool fast_;  // the fast path (sparse.h) for synapses and neurons; the reference loops otherwise
   std::vector<Step> steps_;
   std::vector<LayerInfo> layers_;
   std::vector<int64_t> layer_offset_;

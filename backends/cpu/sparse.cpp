@@ -15,6 +15,8 @@ namespace neurocuda::backends::cpu::sparse {
                   uint64_t *, int32_t *, int32_t *);                                                           \
   bool collect(const float *, int64_t, int64_t, int64_t, int32_t *, int32_t *, float *);                       \
   bool collect(const int32_t *, int64_t, int64_t, int64_t, int32_t *, int32_t *, int32_t *);                   \
+  uint64_t graded_layer(float *, float *, const float *, float *, size_t, float);                              \
+  uint64_t if_layer(float *, const float *, float *, size_t);                                                  \
   }
 NEUROCUDA_DECLARE_KERNELS(avx2)
 NEUROCUDA_DECLARE_KERNELS(sse)
@@ -80,6 +82,14 @@ void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, 
   int32_t *values = e.all_ones ? nullptr : scratch<int32_t, 1>(s);
   if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t, 0>(s), values);
   else sse::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t, 0>(s), values);
+}
+
+uint64_t graded_layer(float *v, float *net, const float *cur, float *out, size_t n, float t) {
+  return has_avx2() ? avx2::graded_layer(v, net, cur, out, n, t) : sse::graded_layer(v, net, cur, out, n, t);
+}
+
+uint64_t if_layer(float *v, const float *cur, float *out, size_t n) {
+  return has_avx2() ? avx2::if_layer(v, cur, out, n) : sse::if_layer(v, cur, out, n);
 }
 
 } // namespace neurocuda::backends::cpu::sparse

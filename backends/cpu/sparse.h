@@ -69,4 +69,10 @@ void accumulate(const ConvShape &s, const Events<float> &e, const float *w, cons
 void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, const int64_t *bias, int64_t *out,
                 uint64_t *ops);
 
+/// One timestep of a population of n fp32 neurons (threshold 1), vectorised: the reference loops of
+/// snn::graded_step (at timestep t) and snn::if_step, with the same results bit for bit. out gets the
+/// payloads (graded) or 1/0 (IF); returns the number of spikes (non-zero outputs).
+uint64_t graded_layer(float *v, float *net, const float *cur, float *out, size_t n, float t);
+uint64_t if_layer(float *v, const float *cur, float *out, size_t n);
+
 } // namespace neurocuda::backends::cpu::sparse
