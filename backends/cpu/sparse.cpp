@@ -10,11 +10,11 @@ namespace neurocuda::backends::cpu::sparse {
 #define NEUROCUDA_DECLARE_KERNELS(ns)                                                                          \
   namespace ns {                                                                                               \
   void accumulate(const ConvShape &, const View<float> &, const float *, const float *, float *, uint64_t *,    \
-                  int32_t *, float *);                                                                         \
+                  Run *);                                                                                      \
   void accumulate(const ConvShape &, const View<int32_t> &, const int32_t *, const int64_t *, int64_t *,       \
-                  uint64_t *, int32_t *, int32_t *);                                                           \
-  bool collect(const float *, int64_t, int64_t, int64_t, int32_t *, int32_t *, float *);                       \
-  bool collect(const int32_t *, int64_t, int64_t, int64_t, int32_t *, int32_t *, int32_t *);                   \
+                  uint64_t *, Run *);                                                                          \
+  bool collect(const float *, int64_t, int64_t, int64_t, int64_t, int32_t *, int32_t *, float *);              \
+  bool collect(const int32_t *, int64_t, int64_t, int64_t, int64_t, int32_t *, int32_t *, int32_t *);          \
   uint64_t graded_layer(float *, float *, const float *, float *, size_t, float);                              \
   uint64_t if_layer(float *, const float *, float *, size_t);                                                  \
   }
@@ -29,25 +29,22 @@ bool has_avx2() {
 }
 template <typename T> View<T> view(const Events<T> &e) { return {e.start.data(), e.channel.data(), e.value.data(), e.all_ones}; }
 
-// Room for two output pixels' merged event lists (each at most every tap's channels, plus one
-// channel list of overrun from the branch-free copy), per thread: slot 0 the weight-row offsets
-// (int32_t), slot 1 the merged values (the events' type).
-template <typename T, int kSlot> T *scratch(const ConvShape &s) {
-  thread_local std::vector<T> buffer;
-  const auto need = static_cast<size_t>(2 * ((s.kh * s.kw + 1) * s.in.c + 8));
+// Room for two output pixels' window runs (at most one per tap), per thread.
+Run *runs(const ConvShape &s) {
+  thread_local std::vector<Run> buffer;
+  const auto need = static_cast<size_t>(2 * s.kh * s.kw);
   if (buffer.size() < need) buffer.resize(need);
   return buffer.data();
 }
 
 // Sizes e for the lists of an HWC tensor of shape d and fills it with this CPU's kernel. Every chunk
-// stores 8 entries at the write position: room for the last chunk's overrun, and for one pixel's list
-// past the end (the kernels copy whole lists).
+// stores 8 entries at the write position: room for the last chunk's overrun.
 template <typename T> void list(const T *in, const Dims &d, int64_t row, Events<T> &e) {
   e.start.resize(static_cast<size_t>(d.h * d.w + 1));
-  e.channel.resize(static_cast<size_t>(d.size() + d.c + 8));
+  e.channel.resize(static_cast<size_t>(d.size() + 8));
   e.value.resize(e.channel.size());
-  e.all_ones = has_avx2() ? avx2::collect(in, d.h * d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data())
-                          : sse::collect(in, d.h * d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data());
+  e.all_ones = has_avx2() ? avx2::collect(in, d.h * d.w, d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data())
+                          : sse::collect(in, d.h * d.w, d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data());
 }
 } // namespace
 
@@ -72,16 +69,14 @@ bool collect(const int64_t *in, const Dims &d, int64_t row, Events<int32_t> &e) 
 
 void accumulate(const ConvShape &s, const Events<float> &e, const float *w, const float *bias, float *out,
                 uint64_t *ops) {
-  float *values = e.all_ones ? nullptr : scratch<float, 1>(s);
-  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t, 0>(s), values);
-  else sse::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t, 0>(s), values);
+  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, runs(s));
+  else sse::accumulate(s, view(e), w, bias, out, ops, runs(s));
 }
 
 void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, const int64_t *bias, int64_t *out,
                 uint64_t *ops) {
-  int32_t *values = e.all_ones ? nullptr : scratch<int32_t, 1>(s);
-  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t, 0>(s), values);
-  else sse::accumulate(s, view(e), w, bias, out, ops, scratch<int32_t, 0>(s), values);
+  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, runs(s));
+  else sse::accumulate(s, view(e), w, bias, out, ops, runs(s));
 }
 
 uint64_t graded_layer(float *v, float *net, const float *cur, float *out, size_t n, float t) {

@@ -2,11 +2,12 @@
 // Internal to the CPU backend: the fast path's synaptic accumulation.
 //
 // A layer's input at one timestep is mostly zeros (spikes are sparse), so it is first compressed
-// into per-pixel lists of non-zero channels (Events). Each output pixel then gathers only those
-// events through the kernel taps, holding its block of output channels in SIMD registers for the
-// whole sum. Every output still adds its terms in (ky, kx, c) order, starting from zero, with the
-// bias last: the same order as the reference scatter in cpu_backend.cpp, so fp32 results are
-// bit-identical (snn/neuron.h), and integer results are exact by construction.
+// into per-pixel lists of non-zero channels (Events), pixel after pixel. Each output pixel then sums
+// only those events, holding its block of output channels in SIMD registers for the whole sum: one
+// run of the list per row of its window (Run), no per-pixel copying. Every output still adds its
+// terms in (ky, kx, c) order, starting from zero, with the bias last: the same order as the
+// reference scatter in cpu_backend.cpp, so fp32 results are bit-identical (snn/neuron.h), and
+// integer results are exact by construction.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +21,7 @@ namespace neurocuda::backends::cpu::sparse {
 /// The non-zero entries of one HWC tensor, grouped by pixel (compressed sparse rows).
 template <typename T> struct Events {
   std::vector<int32_t> start;    ///< pixel p's events are [start[p], start[p + 1])
-  std::vector<int32_t> channel;  ///< ascending within a pixel; as offsets channel * row (collect's row)
+  std::vector<int32_t> channel;  ///< ascending within a pixel; as offsets (x * C + c) * row, x the pixel's column
   std::vector<T> value;
   bool all_ones = true;          ///< every value is 1 (spikes): the kernels skip the multiply
 };
@@ -32,12 +33,20 @@ template <typename T> struct View {
   bool all_ones;
 };
 
-/// Fills e from an HWC tensor of shape d, each channel c stored as the offset c * row of its weight
-/// row (row = the layer's output channels). channel is padded by one pixel's channels: the kernels
-/// copy whole lists. Vectorised where the CPU allows (sparse.cpp).
+/// Fills e from an HWC tensor of shape d, each event at column x, channel c stored as the offset
+/// (x * C + c) * row (row = the layer's output channels): with weights [ky][kx][c][out], a window
+/// row's events then index their weight rows from one base per row (Run). Vectorised where the CPU
+/// allows (sparse.cpp).
 void collect(const float *in, const Dims &d, int64_t row, Events<float> &e);
 /// Integer mode; false if a value does not fit 32 bits (the caller then uses the reference path).
 bool collect(const int64_t *in, const Dims &d, int64_t row, Events<int32_t> &e);
+
+/// One row of an output pixel's window: events [begin, end) of the list, whose weight rows are at
+/// off + channel[k] in the layer's weights.
+struct Run {
+  int32_t begin, end;
+  int64_t off;
+};
 
 /// A convolution with one group (a linear layer is the 1x1 case on a 1x1 image).
 struct ConvShape {
@@ -57,6 +66,8 @@ inline bool fast_path_shape(ir::OpKind kind, const ConvShape &conv, int64_t grou
     return true;
   }
   if (kind != ir::OpKind::Conv2d || groups != 1 || conv.kh > 64 || conv.kw > 64) return false;
+  // Event offsets (x * C_in + c) * C_out must fit 32 bits too.
+  if (conv.in.w * conv.in.c * conv.out.c >= std::numeric_limits<int32_t>::max()) return false;
   out = conv;
   return true;
 }
