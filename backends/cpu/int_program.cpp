@@ -28,7 +28,7 @@ struct IStep {
   int pool_state = -1;
   int layer = -1;
   bool graded = false;  // graded neuron (snn/neuron.h) instead of IF
-  std::vector<double> inverse_threshold;  // graded, fast path: 1 / threshold per channel
+  std::vector<double> inverse_threshold;  // graded, fast path: 1 / threshold per channel (empty: scalar step)
   // fast path (sparse.h): 32-bit weights, exact because the accumulator fits 31 bits
   bool fast = false;
   sparse::ConvShape geom;
@@ -43,33 +43,9 @@ struct IWorkspace {
   std::vector<std::vector<uint64_t>> channel_spikes;  // per layer, summed over the samples this thread ran
 };
 
-// snn::graded_step_int without its 64-bit division, for the fast path (cpu-reference keeps the division
-// and verify checks one against the other): the floor quotient from a double reciprocal, then one exact
-// integer correction. While |v| < 2^50 the estimate is within one of floor(v / threshold) (two roundings,
-// each below 2^-52 relative), so the correction makes it exact; larger v take the division.
-inline int64_t graded_step_int_fast(int64_t &v, int64_t &net, int64_t current, int64_t threshold, double inverse,
-                                    int64_t t) {
-  constexpr int64_t kEstimated = int64_t{1} << 50;
-  v += current;
-  int64_t q;
-  if (v > -kEstimated && v < kEstimated) {
-    q = static_cast<int64_t>(std::floor(static_cast<double>(v) * inverse));
-    const int64_t r = v - q * threshold;
-    q += static_cast<int64_t>(r >= threshold) - static_cast<int64_t>(r < 0);
-  } else {
-    q = v >= 0 ? v / threshold : -((-v + threshold - 1) / threshold);
-  }
-  const int64_t hi = t - net, lo = -net;
-  q = q > hi ? hi : q;
-  q = q < lo ? lo : q;
-  v -= q * threshold;
-  net += q;
-  return q;
-}
-
 class IntProgram : public Program {
 public:
-  IntProgram(quant::QGraph q, bool fast) : q_(std::move(q)), fast_(fast) {
+  IntProgram(quant::QGraph q, bool fast) : q_(std::move(q)) {
     for (const auto &n : q_.nodes) {
       IStep s;
       s.node = &n;
@@ -85,7 +61,9 @@ public:
       if (n.kind == OpKind::MaxPool2d && !s.is_static) s.pool_state = pools_++;
       if (n.kind == OpKind::IF) {
         s.graded = n.graded();
-        if (s.graded && fast)
+        // The fast path's division-free graded step takes thresholds below 2^40 (sparse.h).
+        if (s.graded && fast &&
+            std::all_of(n.threshold.begin(), n.threshold.end(), [](int64_t th) { return th > 0 && th < (int64_t{1} << 40); }))
           for (int64_t th : n.threshold) s.inverse_threshold.push_back(1.0 / static_cast<double>(th));
         s.layer = static_cast<int>(layers_.size());
         layers_.push_back({n.name, ir::numel(q_.shapes[static_cast<size_t>(n.output)]),
@@ -233,31 +211,28 @@ private:
         const int64_t base = (t - 1) * total_neurons_ + offset_[static_cast<size_t>(s.layer)];
         uint64_t count = 0;
         const int64_t *th = s.node->threshold.data();
-        for (int64_t p = 0; p < static_cast<int64_t>(v.size()); p += c) {
-          int64_t *vp = &v[static_cast<size_t>(p)], *op = &out[static_cast<size_t>(p)];
-          const int64_t *ip = &cur[static_cast<size_t>(p)];
-          if (s.graded) {
-            int64_t *np = &ws.net[static_cast<size_t>(s.layer)][static_cast<size_t>(p)];
-            if (fast_) {
-              const double *inv = s.inverse_threshold.data();
+        const int64_t pixels = static_cast<int64_t>(v.size()) / c;
+        if (s.graded && !s.inverse_threshold.empty()) {  // the fast path's vectorised, division-free step
+          count = sparse::graded_layer_int(v.data(), ws.net[static_cast<size_t>(s.layer)].data(), cur.data(), out.data(),
+                                           pixels, c, th, s.inverse_threshold.data(), t);
+        } else {
+          for (int64_t p = 0; p < pixels * c; p += c) {
+            int64_t *vp = &v[static_cast<size_t>(p)], *op = &out[static_cast<size_t>(p)];
+            const int64_t *ip = &cur[static_cast<size_t>(p)];
+            if (s.graded) {
+              int64_t *np = &ws.net[static_cast<size_t>(s.layer)][static_cast<size_t>(p)];
               for (int64_t k = 0; k < c; ++k) {
-                const int64_t q = graded_step_int_fast(vp[k], np[k], ip[k], th[k], inv[k], t);
+                const int64_t q = snn::graded_step_int(vp[k], np[k], ip[k], th[k], t);
                 op[k] = q;
                 count += q != 0;
               }
               continue;
             }
             for (int64_t k = 0; k < c; ++k) {
-              const int64_t q = snn::graded_step_int(vp[k], np[k], ip[k], th[k], t);
-              op[k] = q;
-              count += q != 0;
+              const int64_t spike = snn::if_step_int(vp[k], ip[k], th[k]);
+              op[k] = spike;
+              count += static_cast<uint64_t>(spike);
             }
-            continue;
-          }
-          for (int64_t k = 0; k < c; ++k) {
-            const int64_t spike = snn::if_step_int(vp[k], ip[k], th[k]);
-            op[k] = spike;
-            count += static_cast<uint64_t>(spike);
           }
         }
         if (trace)
@@ -412,7 +387,6 @@ private:
   }
 
   quant::QGraph q_;
-  bool fast_;  // the fast path: event kernels (sparse.h) and the division-free graded step
   std::vector<IStep> steps_;
   std::vector<LayerInfo> layers_;
   std::vector<int64_t> offset_;

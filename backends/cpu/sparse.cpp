@@ -17,6 +17,8 @@ namespace neurocuda::backends::cpu::sparse {
   bool collect(const int32_t *, int64_t, int64_t, int64_t, int64_t, int32_t *, int32_t *, int32_t *);          \
   uint64_t graded_layer(float *, float *, const float *, float *, size_t, float);                              \
   uint64_t if_layer(float *, const float *, float *, size_t);                                                  \
+  uint64_t graded_layer_int(int64_t *, int64_t *, const int64_t *, int64_t *, int64_t, int64_t, const int64_t *, \
+                            const double *, int64_t);                                                          \
   }
 NEUROCUDA_DECLARE_KERNELS(avx2)
 NEUROCUDA_DECLARE_KERNELS(sse)
@@ -85,6 +87,12 @@ uint64_t graded_layer(float *v, float *net, const float *cur, float *out, size_t
 
 uint64_t if_layer(float *v, const float *cur, float *out, size_t n) {
   return has_avx2() ? avx2::if_layer(v, cur, out, n) : sse::if_layer(v, cur, out, n);
+}
+
+uint64_t graded_layer_int(int64_t *v, int64_t *net, const int64_t *cur, int64_t *out, int64_t pixels,
+                          int64_t channels, const int64_t *threshold, const double *inverse, int64_t t) {
+  return has_avx2() ? avx2::graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t)
+                    : sse::graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t);
 }
 
 } // namespace neurocuda::backends::cpu::sparse

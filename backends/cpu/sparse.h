@@ -85,5 +85,10 @@ void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, 
 /// payloads (graded) or 1/0 (IF); returns the number of spikes (non-zero outputs).
 uint64_t graded_layer(float *v, float *net, const float *cur, float *out, size_t n, float t);
 uint64_t if_layer(float *v, const float *cur, float *out, size_t n);
+/// One timestep of an integer graded population (HWC, `pixels` x `channels`, per-channel thresholds
+/// below 2^40 and their reciprocals): snn::graded_step_int's results without its 64-bit division,
+/// vectorised. Returns the number of spikes (non-zero payloads).
+uint64_t graded_layer_int(int64_t *v, int64_t *net, const int64_t *cur, int64_t *out, int64_t pixels,
+                          int64_t channels, const int64_t *threshold, const double *inverse, int64_t t);
 
 } // namespace neurocuda::backends::cpu::sparse

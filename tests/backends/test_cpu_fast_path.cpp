@@ -2,11 +2,18 @@
 // The CPU fast path (backends/cpu/sparse.h) against the plain scatter of "cpu-reference", bit for bit, over
 // convolution geometries that exercise every kernel shape: output channels below, at and across vector
 // widths (tails), more than 64 spiking input channels, strides, padding, dilation, 1x1 kernels, binary
-// spike inputs and graded (average-pooled) inputs, in fp32 and both integer modes. The bundled models are compared the same way end to end in
-// tests/e2e/test_bundled_models.py.
+// spike inputs and graded (average-pooled) inputs, IF and graded neurons, in fp32 and both integer modes.
+// The vectorised neuron updates are also checked directly against snn/neuron.h on extreme values. The
+// bundled models are compared the same way end to end in tests/e2e/test_bundled_models.py.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "cpu/sparse.h"
 #include "neurocuda/backend.h"
+#include "neurocuda/snn/neuron.h"
 #include "../unit/test_graphs.h"
 #include "expect_same_run.h"
 
@@ -63,11 +70,14 @@ RunResult run(const char *backend, const ir::Graph &g, Precision p, const std::v
 
 } // namespace
 
-class FastPath : public ::testing::TestWithParam<std::tuple<Geometry, Precision>> {};
+class FastPath : public ::testing::TestWithParam<std::tuple<Geometry, Precision, bool>> {};
 
 TEST_P(FastPath, BitIdenticalToReference) {
-  const auto &[geo, precision] = GetParam();
-  const auto g = net(geo);
+  const auto &[geo, precision, graded] = GetParam();
+  auto g = net(geo);
+  if (graded)  // convert --neuron graded: integer payloads into every layer after the first
+    for (auto &node : g.nodes())
+      if (node.kind == ir::OpKind::IF) node.ints["graded"] = {1};
   const int64_t n = 4;
   const auto x = test::random_values(static_cast<size_t>(n * 3 * 12 * 12), 41, 0.0f, 1.0f);
   const auto fast = run("cpu", g, precision, x, n);
@@ -79,9 +89,10 @@ TEST_P(FastPath, BitIdenticalToReference) {
   const size_t layers = 3;
   ASSERT_EQ(ref.spikes.size(), 2 * layers);
   for (size_t l = 0; l < layers; ++l) EXPECT_GT(ref.spikes[layers + l], 0u) << "layer " << l;
-  // Per-channel counts (bias correction measures rates with them, in every numeric mode) cover the run.
+  // Per-channel counts (bias correction measures rates with them, in every numeric mode) cover the run:
+  // one per spike for IF (graded neurons count net payloads there, not events).
   ASSERT_EQ(ref.channel_spikes.size(), layers);
-  for (size_t l = 0; l < layers; ++l) {
+  for (size_t l = 0; l < layers && !graded; ++l) {
     uint64_t sum = 0;
     for (uint64_t c : ref.channel_spikes[l]) sum += c;
     EXPECT_EQ(sum, ref.spikes[layers + l]) << "layer " << l;
@@ -95,9 +106,88 @@ INSTANTIATE_TEST_SUITE_P(
                                          Geometry{75, 5, 2, 2, 1},   // 64 + 8 + 3, stride 2, 5x5
                                          Geometry{40, 1, 1, 0, 1},   // 32 + 8, 1x1
                                          Geometry{24, 3, 1, 1, 1, 70}),  // 70 spiking input channels
-                       ::testing::Values(Precision::Fp32, Precision::Int8, Precision::Int16)),
+                       ::testing::Values(Precision::Fp32, Precision::Int8, Precision::Int16), ::testing::Bool()),
     [](const auto &info) {
       const auto &geo = std::get<0>(info.param);
       return "i" + std::to_string(geo.cin) + "c" + std::to_string(geo.cout) + "k" + std::to_string(geo.k) + "s" + std::to_string(geo.stride) + "d" +
-             std::to_string(geo.dil) + "_" + precision_name(std::get<1>(info.param));
+             std::to_string(geo.dil) + "_" + precision_name(std::get<1>(info.param)) + (std::get<2>(info.param) ? "_graded" : "_if");
     });
+
+// The fast path's neuron updates (sparse.h) against the scalar steps of snn/neuron.h, bit for bit, on
+// values the bundled models rarely reach: negative potentials, payloads clamped at both bounds, signed
+// zeros, and integer potentials beyond the division-free estimate's range (its fallback).
+TEST(FastPathNeurons, Fp32GradedAndIfMatchTheScalarSteps) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> current(-3.0f, 5.0f);
+  const size_t n = 67;  // 8 vectors and a tail
+  std::vector<float> v(n), net(n, 0.0f), v_ref, net_ref, out(n), cur(n);
+  for (size_t k = 0; k < n; ++k) v[k] = k % 5 == 0 ? -0.0f : current(rng) * 0.2f;
+  v_ref = v;
+  net_ref = net;
+  for (int t = 1; t <= 40; ++t) {
+    for (size_t k = 0; k < n; ++k) cur[k] = k % 7 == 0 ? (t % 2 ? -0.0f : 0.0f) : current(rng);
+    const uint64_t count = backends::cpu::sparse::graded_layer(v.data(), net.data(), cur.data(), out.data(), n, static_cast<float>(t));
+    uint64_t expected = 0;
+    for (size_t k = 0; k < n; ++k) {
+      const float q = snn::graded_step(v_ref[k], net_ref[k], cur[k], static_cast<float>(t));
+      expected += q != 0.0f;
+      ASSERT_EQ(0, std::memcmp(&q, &out[k], 4)) << "t " << t << " neuron " << k;
+      ASSERT_EQ(0, std::memcmp(&v_ref[k], &v[k], 4)) << "t " << t << " neuron " << k;
+      ASSERT_EQ(0, std::memcmp(&net_ref[k], &net[k], 4)) << "t " << t << " neuron " << k;
+    }
+    ASSERT_EQ(count, expected);
+  }
+  std::vector<float> u(n, 0.5f), u_ref(n, 0.5f);
+  for (int t = 1; t <= 40; ++t) {
+    for (size_t k = 0; k < n; ++k) cur[k] = k % 7 == 0 ? -0.0f : current(rng);
+    const uint64_t count = backends::cpu::sparse::if_layer(u.data(), cur.data(), out.data(), n);
+    uint64_t expected = 0;
+    for (size_t k = 0; k < n; ++k) {
+      const bool fired = snn::if_step(u_ref[k], cur[k]);
+      expected += fired;
+      ASSERT_EQ(out[k], fired ? 1.0f : 0.0f);
+      ASSERT_EQ(0, std::memcmp(&u_ref[k], &u[k], 4)) << "t " << t << " neuron " << k;
+    }
+    ASSERT_EQ(count, expected);
+  }
+}
+
+TEST(FastPathNeurons, IntegerGradedMatchesTheDivisionExactly) {
+  std::mt19937_64 rng(11);
+  const int64_t pixels = 5, channels = 11;  // 2 vectors of 4 and a tail per pixel
+  const size_t n = static_cast<size_t>(pixels * channels);
+  std::vector<int64_t> threshold(static_cast<size_t>(channels));
+  std::vector<double> inverse;
+  for (int64_t c = 0; c < channels; ++c) threshold[static_cast<size_t>(c)] = c == 0 ? 1 : c == 1 ? (int64_t{1} << 39) - 7 : 3 + 977 * c;
+  for (int64_t th : threshold) inverse.push_back(1.0 / static_cast<double>(th));
+  std::vector<int64_t> v(n), net(n, 0), out(n), cur(n);
+  for (size_t k = 0; k < n; ++k) v[k] = static_cast<int64_t>(rng() % 2001) - 1000;
+  // Some potentials far beyond the estimate's 2^50 (both signs): the exact division takes them.
+  v[3] = int64_t{1} << 55;
+  v[channels + 4] = -(int64_t{1} << 54);
+  v[2 * channels + 10] = (int64_t{1} << 50) + 12345;
+  auto v_ref = v, net_ref = net;
+  bool clamped_high = false, clamped_low = false;
+  for (int64_t t = 1; t <= 60; ++t) {
+    for (size_t k = 0; k < n; ++k) {
+      const int64_t th = threshold[k % static_cast<size_t>(channels)];
+      // currents of a few thresholds either way, exactly on multiples at times
+      cur[k] = static_cast<int64_t>(rng() % 9) * th - 4 * th + (t % 3 == 0 ? 0 : static_cast<int64_t>(rng() % 7) - 3);
+    }
+    const uint64_t count = backends::cpu::sparse::graded_layer_int(v.data(), net.data(), cur.data(), out.data(), pixels,
+                                                                   channels, threshold.data(), inverse.data(), t);
+    uint64_t expected = 0;
+    for (size_t k = 0; k < n; ++k) {
+      const int64_t before = net_ref[k];
+      const int64_t q = snn::graded_step_int(v_ref[k], net_ref[k], cur[k], threshold[k % static_cast<size_t>(channels)], t);
+      expected += q != 0;
+      clamped_high = clamped_high || (q == t - before && q > 0);
+      clamped_low = clamped_low || (q == -before && q < 0);
+      ASSERT_EQ(q, out[k]) << "t " << t << " neuron " << k;
+      ASSERT_EQ(v_ref[k], v[k]) << "t " << t << " neuron " << k;
+      ASSERT_EQ(net_ref[k], net[k]) << "t " << t << " neuron " << k;
+    }
+    ASSERT_EQ(count, expected);
+  }
+  EXPECT_TRUE(clamped_high && clamped_low) << "the clamps were not exercised";
+}

@@ -20,6 +20,10 @@
 
 #if defined(__CUDACC__)
 #define NEUROCUDA_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+// Always inlined: the CPU backend's AVX2 kernels call these, and an out-of-line copy compiled there
+// could be the one the linker keeps for every caller (on CPUs without AVX2 too).
+#define NEUROCUDA_HD inline __attribute__((always_inline))
 #else
 #define NEUROCUDA_HD inline
 #endif
