@@ -81,6 +81,48 @@ std::vector<float> to_vector(const torch::Tensor &t) {
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
+// A copy of the frozen graph that returns the tapped values (cloned where they are made when later
+// in-place ops could change them) instead of the model output, with its executor.
+std::shared_ptr<torch::jit::GraphExecutor> make_tap_executor(TorchModel::Impl &impl, const std::vector<std::string> &taps) {
+  // A copy of the frozen graph that returns the tapped values (cloned where they are made when
+  // later in-place ops could change them) instead of the model output.
+  // Value names are looked up in the frozen graph and mapped to the copy by position:
+  // copies keep node order but not the numeric names of unnamed values.
+  auto original = impl.frozen.get_method("forward").graph();
+  auto graph = original->copy();
+  std::unordered_map<std::string, std::pair<size_t, size_t>> where;
+  {
+    size_t i = 0;
+    for (auto *node : original->nodes()) {
+      for (size_t k = 0; k < node->outputs().size(); ++k) where[node->output(k)->debugName()] = {i, k};
+      ++i;
+    }
+  }
+  std::vector<torch::jit::Node *> copy_nodes(graph->nodes().begin(), graph->nodes().end());
+  // A tapped value is cloned only if something writes to it or to an alias of it later (an in-place
+  // relu_, say): copying every activation costs a sixth of calibration on the residual model.
+  torch::jit::AliasDb aliases(graph);
+  while (!graph->outputs().empty()) graph->eraseOutput(0);
+  for (const auto &tap : taps) {
+    auto it = where.find(tap);
+    if (it == where.end())
+      throw UserError(fmt::format("cannot calibrate model '{}': activation '{}' is computed inside control flow that "
+                                  "neurocuda cannot tap",
+                                  impl.name, tap));
+    auto *value = copy_nodes.at(it->second.first)->output(it->second.second);
+    bool written_later = false;
+    for (auto *node = value->node()->next(); node != graph->return_node() && !written_later; node = node->next())
+      written_later = aliases.writesToAlias(node, {value});
+    if (!written_later) {
+      graph->registerOutput(value);
+      continue;
+    }
+    torch::jit::WithInsertPoint guard(value->node()->next());
+    graph->registerOutput(graph->insert(c10::Symbol::fromQualString("aten::clone"), {value}));
+  }
+  return std::make_shared<torch::jit::GraphExecutor>(graph, "neurocuda_calibration");
+}
+
 } // namespace
 
 TorchModel::TorchModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -143,48 +185,18 @@ std::vector<float> TorchModel::forward(const float *x, int64_t n, const ir::Shap
 void TorchModel::forward_taps_each(const float *x, int64_t n, const ir::Shape &shape,
                                    const std::vector<std::string> &taps,
                                    const std::function<void(const TapChunk &)> &consume) const {
-  // A copy of the frozen graph that returns the tapped values (cloned where they are made when
-  // later in-place ops could change them) instead of the model output.
-  // Value names are looked up in the frozen graph and mapped to the copy by position:
-  // copies keep node order but not the numeric names of unnamed values.
-  auto original = impl_->frozen.get_method("forward").graph();
-  auto graph = original->copy();
-  std::unordered_map<std::string, std::pair<size_t, size_t>> where;
+  std::shared_ptr<torch::jit::GraphExecutor> exec;
   {
-    size_t i = 0;
-    for (auto *node : original->nodes()) {
-      for (size_t k = 0; k < node->outputs().size(); ++k) where[node->output(k)->debugName()] = {i, k};
-      ++i;
-    }
+    std::lock_guard<std::mutex> lock(impl_->tap_mutex);
+    auto &cached = impl_->tap_executors[taps];
+    if (!cached) cached = make_tap_executor(*impl_, taps);
+    exec = cached;
   }
-  std::vector<torch::jit::Node *> copy_nodes(graph->nodes().begin(), graph->nodes().end());
-  // A tapped value is cloned only if something writes to it or to an alias of it later (an in-place
-  // relu_, say): copying every activation costs a sixth of calibration on the residual model.
-  torch::jit::AliasDb aliases(graph);
-  while (!graph->outputs().empty()) graph->eraseOutput(0);
-  for (const auto &tap : taps) {
-    auto it = where.find(tap);
-    if (it == where.end())
-      throw UserError(fmt::format("cannot calibrate model '{}': activation '{}' is computed inside control flow that "
-                                  "neurocuda cannot tap",
-                                  impl_->name, tap));
-    auto *value = copy_nodes.at(it->second.first)->output(it->second.second);
-    bool written_later = false;
-    for (auto *node = value->node()->next(); node != graph->return_node() && !written_later; node = node->next())
-      written_later = aliases.writesToAlias(node, {value});
-    if (!written_later) {
-      graph->registerOutput(value);
-      continue;
-    }
-    torch::jit::WithInsertPoint guard(value->node()->next());
-    graph->registerOutput(graph->insert(c10::Symbol::fromQualString("aten::clone"), {value}));
-  }
-  torch::jit::GraphExecutor exec(graph, "neurocuda_calibration");
   const int64_t per = ir::numel(shape);
   for_each_chunk(n, [&](int64_t begin, int64_t count) {
     torch::InferenceMode guard;
     torch::jit::Stack stack{impl_->frozen._ivalue(), make_input(x + begin * per, count, shape)};
-    exec.run(stack);
+    exec->run(stack);
     NEUROCUDA_CHECK(stack.size() == taps.size()) << "tap outputs " << stack.size() << " != " << taps.size();
     std::vector<torch::Tensor> held;  // keeps the values alive while consume reads them
     TapChunk chunk;

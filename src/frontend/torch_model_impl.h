@@ -4,8 +4,13 @@
 
 #include <torch/script.h>
 
+#include <torch/csrc/jit/runtime/graph_executor.h>
+
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "neurocuda/frontend/torch_model.h"
 
@@ -15,6 +20,10 @@ struct TorchModel::Impl {
   std::string name;              // file name, for messages
   torch::jit::Module original;   // as saved, eval mode: the ANN accuracy reference
   torch::jit::Module frozen;     // torch::jit::freeze(original): what is lowered and calibrated
+  // forward_taps_each's graphs, one per list of taps, built on first use and kept: a GraphExecutor
+  // profiles and optimises its graph over its first runs, which a fresh one per batch would repeat.
+  std::map<std::vector<std::string>, std::shared_ptr<torch::jit::GraphExecutor>> tap_executors;
+  std::mutex tap_mutex;
 };
 
 /// Lowers the frozen forward graph (lower_torchscript.cpp).
