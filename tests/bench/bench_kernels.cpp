@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: MIT
+// Kernel benchmark (not a test): the CPU fast path's pieces on their own, one thread, best of several
+// runs, so that a change to a kernel can be measured without the rest of a network around it.
+//  - synaptic accumulation (backends/cpu/sparse.h: collect + accumulate) on the bundled models' layer
+//    shapes, for spike inputs and graded payloads at several densities: GSynOps/s;
+//  - neuron updates (graded and IF, fp32 and integer): neuron-steps/s, vectorised against the scalar
+//    loops of snn/neuron.h that cpu-reference runs.
+// Build with -DNEUROCUDA_BUILD_BENCHMARKS=ON; run build/tests/neurocuda_bench_kernels [--quick].
+// The machines here are shared and noisy: compare numbers from one run, side by side.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cpu/sparse.h"
+#include "neurocuda/snn/neuron.h"
+
+using namespace neurocuda;
+using namespace neurocuda::backends::cpu;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Seconds per call of fn: the best of `runs` timings of `reps` calls each.
+template <typename Fn> double best_time(int runs, int reps, Fn &&fn) {
+  double best = 1e30;
+  for (int r = 0; r < runs; ++r) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) fn();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count() / reps);
+  }
+  return best;
+}
+
+struct Layer {
+  const char *where;
+  int64_t cin, cout, size, k, stride;  // size: input height = width; k = 0: a linear layer of cin inputs
+};
+
+// The time-varying conv / linear layers of models/vgg_small.pt and models/resnet_small.pt.
+const Layer kLayers[] = {
+    {"resnet layer1.conv1/2", 16, 16, 28, 3, 1}, {"vgg features.3", 16, 32, 28, 3, 1},
+    {"resnet layer2.conv1", 16, 32, 28, 3, 2},   {"resnet layer2.conv2", 32, 32, 14, 3, 1},
+    {"vgg features.7", 32, 64, 14, 3, 1},        {"resnet layer3.conv2", 64, 64, 7, 3, 1},
+    {"vgg classifier.2", 3136, 128, 1, 0, 1},
+};
+
+void bench_synapses(bool quick) {
+  std::printf("synaptic accumulation (collect + accumulate), fp32, one thread\n");
+  std::printf("%-22s %-14s %-8s %7s %10s %12s\n", "layer", "shape", "input", "density", "us/step", "GSynOps/s");
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f), u01(0.0f, 1.0f);
+  for (const auto &l : kLayers) {
+    sparse::ConvShape conv;
+    if (l.k == 0) {
+      conv.in = {l.cin, 1, 1};
+      conv.out = {l.cout, 1, 1};
+    } else {
+      const int64_t out = (l.size + 2 - l.k) / l.stride + 1;
+      conv.in = {l.cin, l.size, l.size};
+      conv.out = {l.cout, out, out};
+      conv.kh = conv.kw = l.k;
+      conv.sh = conv.sw = l.stride;
+      conv.ph = conv.pw = 1;
+    }
+    std::vector<float> w(static_cast<size_t>(conv.in.c * conv.out.c * conv.kh * conv.kw)), bias(static_cast<size_t>(conv.out.c));
+    for (auto &x : w) x = u(rng);
+    for (auto &x : bias) x = u(rng);
+    sparse::ConvShape shape;
+    if (!sparse::fast_path_shape(l.k == 0 ? ir::OpKind::Linear : ir::OpKind::Conv2d, conv, 1, w.size(), shape)) continue;
+    std::vector<float> out(static_cast<size_t>(shape.out.size())), in(static_cast<size_t>(shape.in.size()));
+    for (double density : {0.1, 0.25, 0.4})
+      for (bool payloads : {false, true}) {
+        for (auto &x : in) x = u01(rng) < density ? (payloads && u01(rng) < 0.2f ? 2.0f : 1.0f) : 0.0f;
+        sparse::Events<float> e;
+        uint64_t ops = 0;
+        sparse::collect(in.data(), shape.in, shape.out.c, e);
+        sparse::accumulate(shape, e, w.data(), bias.data(), out.data(), &ops);
+        const double t = best_time(quick ? 2 : 5, quick ? 50 : 300, [&] {
+          sparse::collect(in.data(), shape.in, shape.out.c, e);
+          sparse::accumulate(shape, e, w.data(), bias.data(), out.data(), nullptr);
+        });
+        const std::string dims = l.k == 0 ? std::to_string(l.cin) + "->" + std::to_string(l.cout)
+                                          : std::to_string(l.cin) + "->" + std::to_string(l.cout) + " " +
+                                                std::to_string(l.size) + "/" + std::to_string(l.stride);
+        std::printf("%-22s %-14s %-8s %7.2f %10.1f %12.2f\n", l.where, dims.c_str(), payloads ? "payload" : "spikes",
+                    density, t * 1e6, static_cast<double>(ops) / t / 1e9);
+      }
+  }
+}
+
+void bench_neurons(bool quick) {
+  std::printf("\nneuron updates, one thread: vectorised fast path against the scalar reference loop\n");
+  std::printf("%-16s %14s %14s %8s\n", "neuron", "fast Mstep/s", "scalar Mstep/s", "speedup");
+  const size_t n = 12544;  // the bundled models' largest population (16 x 28 x 28)
+  const int runs = quick ? 2 : 5, reps = quick ? 20 : 100, steps = 32;
+  std::mt19937 rng(2);
+  std::uniform_real_distribution<float> u(-0.5f, 1.5f);
+  std::vector<float> cur(n), out(n), v(n), net(n);
+  for (auto &x : cur) x = u(rng);
+  auto fp32 = [&](bool graded, bool fast) {
+    return best_time(runs, reps, [&] {
+      std::fill(v.begin(), v.end(), 0.5f);
+      std::fill(net.begin(), net.end(), 0.0f);
+      for (int t = 1; t <= steps; ++t) {
+        if (fast && graded) sparse::graded_layer(v.data(), net.data(), cur.data(), out.data(), n, static_cast<float>(t));
+        else if (fast) sparse::if_layer(v.data(), cur.data(), out.data(), n);
+        else if (graded)
+          for (size_t k = 0; k < n; ++k) out[k] = snn::graded_step(v[k], net[k], cur[k], static_cast<float>(t));
+        else
+          for (size_t k = 0; k < n; ++k) out[k] = snn::if_step(v[k], cur[k]) ? 1.0f : 0.0f;
+      }
+    });
+  };
+  const int64_t channels = 16, pixels = static_cast<int64_t>(n) / channels;
+  std::vector<int64_t> icur(n), iout(n), iv(n), inet(n), threshold(static_cast<size_t>(channels));
+  std::vector<double> inverse;
+  for (int64_t c = 0; c < channels; ++c) threshold[static_cast<size_t>(c)] = 200 + 37 * c;
+  for (int64_t th : threshold) inverse.push_back(1.0 / static_cast<double>(th));
+  for (size_t k = 0; k < n; ++k) icur[k] = static_cast<int64_t>(u(rng) * static_cast<float>(threshold[k % static_cast<size_t>(channels)]));
+  auto integer = [&](bool fast) {
+    return best_time(runs, reps, [&] {
+      std::fill(iv.begin(), iv.end(), 100);
+      std::fill(inet.begin(), inet.end(), 0);
+      for (int64_t t = 1; t <= steps; ++t) {
+        if (fast)
+          sparse::graded_layer_int(iv.data(), inet.data(), icur.data(), iout.data(), pixels, channels, threshold.data(),
+                                   inverse.data(), t);
+        else
+          for (size_t k = 0; k < n; ++k)
+            iout[k] = snn::graded_step_int(iv[k], inet[k], icur[k], threshold[k % static_cast<size_t>(channels)], t);
+      }
+    });
+  };
+  const double per = static_cast<double>(n) * steps / 1e6;
+  const double gf = fp32(true, true), gs = fp32(true, false), ff = fp32(false, true), fs = fp32(false, false);
+  const double intf = integer(true), ints = integer(false);
+  std::printf("%-16s %14.0f %14.0f %7.1fx\n", "graded fp32", per / gf, per / gs, gs / gf);
+  std::printf("%-16s %14.0f %14.0f %7.1fx\n", "IF fp32", per / ff, per / fs, fs / ff);
+  std::printf("%-16s %14.0f %14.0f %7.1fx\n", "graded integer", per / intf, per / ints, ints / intf);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bench_synapses(quick);
+  bench_neurons(quick);
+  return 0;
+}
