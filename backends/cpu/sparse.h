@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Internal to the CPU backend: the fast path's synaptic accumulation.
+// Internal to the CPU backend: the fast path's kernels, synaptic accumulation and neuron updates.
 //
 // A layer's input at one timestep is mostly zeros (spikes are sparse), so it is first compressed
 // into per-pixel lists of non-zero channels (Events), pixel after pixel. Each output pixel then sums

@@ -23,7 +23,7 @@ namespace {
 
 struct Geometry {
   int64_t cout, k, stride, pad, dil;
-  int64_t cin = 6;  // spiking channels into the geometry's conv (> 64: the merge's per-count copy)
+  int64_t cin = 6;  // spiking channels into the geometry's conv (70: window rows of up to 210 inputs)
 };
 
 // input [3,12,12] -> conv 1x1 (static) -> IF -> conv(geometry) -> IF -> avgpool 2 (graded values)
