@@ -102,6 +102,7 @@ TEST_P(FastPath, BitIdenticalToReference) {
 INSTANTIATE_TEST_SUITE_P(
     Geometries, FastPath,
     ::testing::Combine(::testing::Values(Geometry{13, 3, 1, 1, 1},   // tail only (fp32: 8 + 5)
+                                         Geometry{16, 3, 1, 1, 1},   // two vectors: pixels four at a time
                                          Geometry{8, 3, 1, 2, 2},    // one vector, dilation
                                          Geometry{75, 5, 2, 2, 1},   // 64 + 8 + 3, stride 2, 5x5
                                          Geometry{40, 1, 1, 0, 1},   // 32 + 8, 1x1
