@@ -57,6 +57,7 @@ struct Step {
   float bound = std::numeric_limits<float>::infinity();
   // fast path (sparse.h) for a time-varying conv or linear; reference scatter otherwise
   bool fast = false;
+  bool fast_pool = false;  // a running max-pool whose windows tile its input, in one pass (sparse.h)
   sparse::ConvShape geom;
 };
 
@@ -90,7 +91,12 @@ public:
       s.fast = fast && !s.is_static &&
                sparse::fast_path_shape(n.kind, {s.in_dims, s.out_dims, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw},
                                        s.groups, s.packed.size(), s.geom);
-      if (n.kind == OpKind::MaxPool2d && !s.is_static) s.pool_state = num_pool_states_++;
+      if (n.kind == OpKind::MaxPool2d && !s.is_static) {
+        s.pool_state = num_pool_states_++;
+        // The fast path fuses a running max-pool whose windows tile the input into one pass.
+        s.fast_pool = fast && s.kh == s.sh && s.kw == s.sw && s.ph == 0 && s.pw == 0 && s.dh == 1 && s.dw == 1 &&
+                      s.out_dims.h * s.kh <= s.in_dims.h && s.out_dims.w * s.kw <= s.in_dims.w;
+      }
       if (n.kind == OpKind::IF) {
         s.layer = static_cast<int>(layers_.size());
         layers_.push_back({n.name, ir::numel(g.value(n.output).shape), g.value(n.output).shape.at(0),
@@ -419,6 +425,9 @@ private:
   static void running_max_pool(Workspace &ws, const Step &s, const std::vector<float> &in, std::vector<float> &out) {
     auto &sum = ws.pool_sum[static_cast<size_t>(s.pool_state)];
     auto &prev = ws.pool_max[static_cast<size_t>(s.pool_state)];
+    if (s.fast_pool)  // windows tile the input: the fast path's one-pass kernel (sparse.h)
+      return sparse::running_max_pool(in.data(), sum.data(), prev.data(), out.data(), s.in_dims.h, s.in_dims.w,
+                                      s.in_dims.c, s.kh, s.kw, s.out_dims.h, s.out_dims.w);
     for (size_t k = 0; k < sum.size(); ++k) sum[k] = sum[k] + in[k];
     pool(s, sum, out);
     for (size_t k = 0; k < out.size(); ++k) {

@@ -18,6 +18,8 @@ namespace neurocuda::backends::cpu::sparse {
   bool collect(const int32_t *, int64_t, int64_t, int64_t, int64_t, int32_t *, int32_t *, int32_t *);          \
   uint64_t graded_layer(float *, float *, const float *, float *, size_t, float);                              \
   uint64_t if_layer(float *, const float *, float *, size_t);                                                  \
+  void running_max_pool(const float *, float *, float *, float *, int64_t, int64_t, int64_t, int64_t, int64_t,  \
+                        int64_t, int64_t);                                                                     \
   uint64_t graded_layer_int(int64_t *, int64_t *, const int64_t *, int64_t *, int64_t, int64_t, const int64_t *, \
                             const double *, int64_t);                                                          \
   }
@@ -89,6 +91,12 @@ uint64_t graded_layer(float *v, float *net, const float *cur, float *out, size_t
 
 uint64_t if_layer(float *v, const float *cur, float *out, size_t n) {
   return has_avx2() ? avx2::if_layer(v, cur, out, n) : sse::if_layer(v, cur, out, n);
+}
+
+void running_max_pool(const float *in, float *sum, float *prev, float *out, int64_t h, int64_t w, int64_t c,
+                      int64_t kh, int64_t kw, int64_t oh, int64_t ow) {
+  if (has_avx2()) avx2::running_max_pool(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
+  else sse::running_max_pool(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
 }
 
 uint64_t graded_layer_int(int64_t *v, int64_t *net, const int64_t *cur, int64_t *out, int64_t pixels,

@@ -85,6 +85,11 @@ void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, 
 /// payloads (graded) or 1/0 (IF); returns the number of spikes (non-zero outputs).
 uint64_t graded_layer(float *v, float *net, const float *cur, float *out, size_t n, float t);
 uint64_t if_layer(float *v, const float *cur, float *out, size_t n);
+/// One step of a max-pool over a time-varying current whose windows tile the input (kernel == stride,
+/// no padding or dilation; HWC, input h x w, output oh x ow, c channels): the running sums, window
+/// maxima and output increments of the reference's running max-pool, in one vectorised pass.
+void running_max_pool(const float *in, float *sum, float *prev, float *out, int64_t h, int64_t w, int64_t c,
+                      int64_t kh, int64_t kw, int64_t oh, int64_t ow);
 /// One timestep of an integer graded population (HWC, `pixels` x `channels`, per-channel thresholds
 /// below 2^40 and their reciprocals): snn::graded_step_int's results without its 64-bit division,
 /// vectorised. Returns the number of spikes (non-zero payloads).

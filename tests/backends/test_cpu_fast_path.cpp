@@ -192,3 +192,36 @@ TEST(FastPathNeurons, IntegerGradedMatchesTheDivisionExactly) {
   }
   EXPECT_TRUE(clamped_high && clamped_low) << "the clamps were not exercised";
 }
+
+// The fused running max-pool (sparse.h) against the reference's three passes written out here:
+// S += I for every input, M = window maximum of S in (ky, kx) order from -inf, output M - M_prev.
+// Odd sizes leave a row and a column outside every window (their sums must still run); 11 channels
+// are one vector and a tail.
+TEST(FastPathNeurons, RunningMaxPoolMatchesThePlainPasses) {
+  const int64_t h = 5, w = 7, c = 11, k = 2, oh = h / k, ow = w / k;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> current(-1.0f, 2.0f);
+  std::vector<float> in(static_cast<size_t>(h * w * c)), sum(in.size(), 0.0f), prev(static_cast<size_t>(oh * ow * c), 0.0f);
+  std::vector<float> out(prev.size()), sum_ref = sum, prev_ref = prev, out_ref(prev.size());
+  for (int t = 0; t < 20; ++t) {
+    for (auto &x : in) x = current(rng);
+    backends::cpu::sparse::running_max_pool(in.data(), sum.data(), prev.data(), out.data(), h, w, c, k, k, oh, ow);
+    for (size_t i = 0; i < in.size(); ++i) sum_ref[i] = sum_ref[i] + in[i];
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox)
+        for (int64_t ch = 0; ch < c; ++ch) {
+          float m = -INFINITY;
+          for (int64_t ky = 0; ky < k; ++ky)
+            for (int64_t kx = 0; kx < k; ++kx) {
+              const float v = sum_ref[static_cast<size_t>(((oy * k + ky) * w + ox * k + kx) * c + ch)];
+              m = m < v ? v : m;
+            }
+          const auto o = static_cast<size_t>((oy * ow + ox) * c + ch);
+          out_ref[o] = m - prev_ref[o];
+          prev_ref[o] = m;
+        }
+    ASSERT_EQ(0, std::memcmp(sum.data(), sum_ref.data(), sum.size() * 4)) << "t " << t;
+    ASSERT_EQ(0, std::memcmp(out.data(), out_ref.data(), out.size() * 4)) << "t " << t;
+    ASSERT_EQ(0, std::memcmp(prev.data(), prev_ref.data(), prev.size() * 4)) << "t " << t;
+  }
+}
