@@ -773,10 +773,7 @@ public:
   }
   Support supports(const ir::Node & /*node*/) const override { return {}; }
   std::unique_ptr<Program> compile(const ir::Graph &graph, const CompileOptions &options) const override {
-    for (const auto &n : graph.nodes()) {
-      const auto s = supports(n);
-      if (!s.supported) throw UserError(fmt::format("node '{}' is not supported by backend 'cuda': {}", n.name, s.reason));
-    }
+    check_backend(*this, graph);  // no usable device (or driver): a UserError that says so, before any allocation
     if (options.precision == Precision::Fp32) return compile_fp32(graph);
     return compile_int(quant::quantize(graph, options.precision == Precision::Int16 ? 16 : 8));
   }

@@ -190,3 +190,23 @@ TEST(BackendRegistry, UnknownBackendListsRegisteredNames) {
     EXPECT_NE(std::string(e.what()).find("cpu"), std::string::npos) << e.what();
   }
 }
+
+// A registered backend this machine cannot run (cuda without a device or driver) refuses to compile
+// with a UserError naming the reason, before it allocates anything. Every backend registered in a
+// plain build is available, so this checks something only where one is not (a CUDA build here).
+TEST(BackendRegistry, UnavailableBackendRefusesToCompileWithItsReason) {
+  int unavailable = 0;
+  for (const auto &name : backend_names()) {
+    const Backend &b = get_backend(name);
+    const auto avail = b.availability();
+    if (avail.available) continue;
+    ++unavailable;
+    try {
+      b.compile(test::spiking_net(), {});
+      ADD_FAILURE() << name << " compiled although unavailable";
+    } catch (const UserError &e) {
+      EXPECT_NE(std::string(e.what()).find(avail.reason), std::string::npos) << e.what();
+    }
+  }
+  if (unavailable == 0) GTEST_SKIP() << "every registered backend is available here";
+}
