@@ -286,7 +286,7 @@ private:
           const uint64_t count =
               fast_ ? (s.graded ? sparse::graded_layer(v.data(), net, cur.data(), out.data(), v.size(), tf)
                                 : sparse::if_layer(v.data(), cur.data(), out.data(), v.size()))
-                    : (s.graded ? graded_layer(v.data(), net, cur.data(), out.data(), v.size(), t)
+                    : (s.graded ? graded_layer(v.data(), net, cur.data(), out.data(), v.size(), tf)
                                 : if_layer(v.data(), cur.data(), out.data(), v.size()));
           if (trace) record_spikes(trace, (t - 1) * total_neurons + layer_offset_[static_cast<size_t>(s.layer)], s, out);
           if (!ws.channel_spikes.empty())
@@ -472,11 +472,10 @@ private:
 
   // One step t of a graded population; returns the number of spikes (non-zero payloads).
   static uint64_t graded_layer(float *__restrict v, float *__restrict net, const float *__restrict cur,
-                               float *__restrict out, size_t n, int t) {
+                               float *__restrict out, size_t n, float t) {
     uint64_t count = 0;
-    const float tf = static_cast<float>(t);
     for (size_t k = 0; k < n; ++k) {
-      const float q = snn::graded_step(v[k], net[k], cur[k], tf);
+      const float q = snn::graded_step(v[k], net[k], cur[k], t);
       out[k] = q;
       count += q != 0.0f;
     }

@@ -84,8 +84,6 @@ std::vector<float> to_vector(const torch::Tensor &t) {
 // A copy of the frozen graph that returns the tapped values (cloned where they are made when later
 // in-place ops could change them) instead of the model output, with its executor.
 std::shared_ptr<torch::jit::GraphExecutor> make_tap_executor(TorchModel::Impl &impl, const std::vector<std::string> &taps) {
-  // A copy of the frozen graph that returns the tapped values (cloned where they are made when
-  // later in-place ops could change them) instead of the model output.
   // Value names are looked up in the frozen graph and mapped to the copy by position:
   // copies keep node order but not the numeric names of unnamed values.
   auto original = impl.frozen.get_method("forward").graph();
