@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
-// Integer-mode execution on the CPU: int64 values, the same layout and event order as fp32.
+// Integer-mode execution on the CPU: the same layout and event order as fp32. Values (currents,
+// payloads, pool and add outputs) are int32 where the quantizer's bounds show every one fits 31 bits
+// on the fast path, int64 otherwise; potentials, net counts, running pool sums and the readout are
+// always int64.
 #include <fmt/format.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "cpu/int_program.h"
 #include "cpu/layout.h"
@@ -26,6 +30,7 @@ struct IStep {
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
   Taps rows, cols;
   int pool_state = -1;
+  bool fast_pool = false;  // a running max-pool whose windows tile its input, in one pass (sparse.h)
   int layer = -1;
   bool graded = false;  // graded neuron (snn/neuron.h) instead of IF
   std::vector<double> inverse_threshold;  // graded, fast path: 1 / threshold per channel (empty: scalar step)
@@ -33,17 +38,34 @@ struct IStep {
   bool fast = false;
   sparse::ConvShape geom;
   std::vector<int32_t> packed32;
+  std::vector<int32_t> bias32;                     // fast path with 32-bit values
+  std::vector<std::vector<int32_t>> multiplier32;  // add with 32-bit values
 };
 
-struct IWorkspace {
-  std::vector<std::vector<int64_t>> values, membrane, pool_sum, pool_max;
+template <typename V> struct IWorkspace {
+  std::vector<std::vector<V>> values;
+  std::vector<std::vector<int64_t>> membrane, pool_sum, pool_max;
   std::vector<std::vector<int64_t>> net;  // per graded layer: net spike count so far
   std::vector<int64_t> readout;
   sparse::Events<int32_t> events;
   std::vector<std::vector<uint64_t>> channel_spikes;  // per layer, summed over the samples this thread ran
 };
 
-class IntProgram : public Program {
+// Whether every value of q fits 31 bits, so the program can hold values as int32: every node's bound
+// (an IF population's output is a payload of at most kMaxGradedPayload) and every add multiplier.
+bool values_fit_int32(const quant::QGraph &q) {
+  for (const auto &n : q.nodes) {
+    if (n.kind != OpKind::IF && n.accumulator_bits > 31) return false;
+    for (const auto &m : n.multiplier)
+      for (int64_t x : m)
+        if (x > std::numeric_limits<int32_t>::max() || x < -std::numeric_limits<int32_t>::max()) return false;
+  }
+  return std::max(std::abs(q.input_min), std::abs(q.input_max)) <= std::numeric_limits<int32_t>::max();
+}
+
+template <typename V> class IntProgram : public Program {
+  static constexpr bool kNarrow = std::is_same_v<V, int32_t>;
+
 public:
   IntProgram(quant::QGraph q, bool fast) : q_(std::move(q)) {
     for (const auto &n : q_.nodes) {
@@ -58,7 +80,14 @@ public:
                sparse::fast_path_shape(n.kind, {s.in_dims, s.out_dims, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw},
                                        s.groups, s.packed.size(), s.geom);
       if (s.fast) s.packed32.assign(s.packed.begin(), s.packed.end());
-      if (n.kind == OpKind::MaxPool2d && !s.is_static) s.pool_state = pools_++;
+      if (s.fast && kNarrow) s.bias32.assign(n.bias.begin(), n.bias.end());
+      if (kNarrow)
+        for (const auto &m : n.multiplier) s.multiplier32.emplace_back(m.begin(), m.end());
+      if (n.kind == OpKind::MaxPool2d && !s.is_static) {
+        s.pool_state = pools_++;
+        s.fast_pool = fast && s.kh == s.sh && s.kw == s.sw && s.ph == 0 && s.pw == 0 && s.dh == 1 && s.dw == 1 &&
+                      s.out_dims.h * s.kh <= s.in_dims.h && s.out_dims.w * s.kw <= s.in_dims.w;
+      }
       if (n.kind == OpKind::IF) {
         s.graded = n.graded();
         // The fast path's division-free graded step takes thresholds below 2^40 (sparse.h).
@@ -111,7 +140,7 @@ public:
     const int64_t per = ir::numel(in_shape);
 #pragma omp parallel num_threads(threads)
     {
-      IWorkspace ws;
+      IWorkspace<V> ws;
       ws.values.resize(q_.shapes.size());
       for (size_t i = 0; i < q_.shapes.size(); ++i) ws.values[i].resize(static_cast<size_t>(ir::numel(q_.shapes[i])));
       ws.membrane.resize(nl);
@@ -170,7 +199,7 @@ private:
     }
   }
 
-  void run_sample(IWorkspace &ws, const float *x, const std::vector<int> &cps, int delay, int32_t *preds, size_t batch,
+  void run_sample(IWorkspace<V> &ws, const float *x, const std::vector<int> &cps, int delay, int32_t *preds, size_t batch,
                   size_t sample, uint64_t *spikes, uint64_t *synops, uint64_t *trace) const {
     const size_t nl = layers_.size();
     {
@@ -178,7 +207,7 @@ private:
       auto &v = ws.values[static_cast<size_t>(q_.input)];
       for (int64_t c = 0; c < d.c; ++c)
         for (int64_t k = 0; k < d.h * d.w; ++k)
-          v[static_cast<size_t>(k * d.c + c)] = quant::quantize_input(q_, x[c * d.h * d.w + k]);
+          v[static_cast<size_t>(k * d.c + c)] = static_cast<V>(quant::quantize_input(q_, x[c * d.h * d.w + k]));
     }
     for (const auto &s : steps_)
       if (s.is_static && s.node->kind != OpKind::Input) execute(ws, s, nullptr);
@@ -217,20 +246,21 @@ private:
                                            pixels, c, th, s.inverse_threshold.data(), t);
         } else {
           for (int64_t p = 0; p < pixels * c; p += c) {
-            int64_t *vp = &v[static_cast<size_t>(p)], *op = &out[static_cast<size_t>(p)];
-            const int64_t *ip = &cur[static_cast<size_t>(p)];
+            int64_t *vp = &v[static_cast<size_t>(p)];
+            V *op = &out[static_cast<size_t>(p)];
+            const V *ip = &cur[static_cast<size_t>(p)];
             if (s.graded) {
               int64_t *np = &ws.net[static_cast<size_t>(s.layer)][static_cast<size_t>(p)];
               for (int64_t k = 0; k < c; ++k) {
                 const int64_t q = snn::graded_step_int(vp[k], np[k], ip[k], th[k], t);
-                op[k] = q;
+                op[k] = static_cast<V>(q);
                 count += q != 0;
               }
               continue;
             }
             for (int64_t k = 0; k < c; ++k) {
               const int64_t spike = snn::if_step_int(vp[k], ip[k], th[k]);
-              op[k] = spike;
+              op[k] = static_cast<V>(spike);
               count += static_cast<uint64_t>(spike);
             }
           }
@@ -257,13 +287,15 @@ private:
     }
   }
 
-  void execute(IWorkspace &ws, const IStep &s, uint64_t *ops) const {
+  void execute(IWorkspace<V> &ws, const IStep &s, uint64_t *ops) const {
     const auto &n = *s.node;
     auto &out = ws.values[static_cast<size_t>(n.output)];
     const auto &in = ws.values[static_cast<size_t>(n.inputs.at(0))];
     const Dims a = s.in_dims, b = s.out_dims;
-    if (s.fast && sparse::collect(in.data(), a, s.geom.out.c, ws.events))
-      return sparse::accumulate(s.geom, ws.events, s.packed32.data(), n.bias.data(), out.data(), ops);
+    if (s.fast && sparse::collect(in.data(), a, s.geom.out.c, ws.events)) {
+      if constexpr (kNarrow) return sparse::accumulate(s.geom, ws.events, s.packed32.data(), s.bias32.data(), out.data(), ops);
+      else return sparse::accumulate(s.geom, ws.events, s.packed32.data(), n.bias.data(), out.data(), ops);
+    }
     switch (n.kind) {
     case OpKind::Conv2d: {
       const int64_t opg = b.c / s.groups, cig = a.c / s.groups;
@@ -279,17 +311,19 @@ private:
             for (const auto &[ky, oy] : rows)
               for (const auto &[kx, ox] : cols) {
                 const int64_t *w = &s.packed[static_cast<size_t>(((ky * s.kw + kx) * a.c + c) * opg)];
-                int64_t *o = &out[static_cast<size_t>((oy * b.w + ox) * b.c + g * opg)];
+                V *o = &out[static_cast<size_t>((oy * b.w + ox) * b.c + g * opg)];
+                // Partial sums are within the node's bound, so they fit V.
                 if (xi == 1) {  // a spike: no multiply (64-bit multiplies do not vectorise)
-                  for (int64_t k = 0; k < opg; ++k) o[k] += w[k];
+                  for (int64_t k = 0; k < opg; ++k) o[k] = static_cast<V>(o[k] + w[k]);
                 } else {
-                  for (int64_t k = 0; k < opg; ++k) o[k] = snn::accumulate(o[k], w[k], xi);
+                  for (int64_t k = 0; k < opg; ++k) o[k] = static_cast<V>(snn::accumulate(o[k], w[k], xi));
                 }
               }
             count += static_cast<uint64_t>(rows.size() * cols.size() * static_cast<size_t>(opg));
           }
       for (int64_t k = 0; k < b.h * b.w; ++k)
-        for (int64_t c = 0; c < b.c; ++c) out[static_cast<size_t>(k * b.c + c)] += n.bias[static_cast<size_t>(c)];
+        for (int64_t c = 0; c < b.c; ++c)
+          out[static_cast<size_t>(k * b.c + c)] = static_cast<V>(out[static_cast<size_t>(k * b.c + c)] + n.bias[static_cast<size_t>(c)]);
       if (ops) *ops += count;
       return;
     }
@@ -303,41 +337,49 @@ private:
         ++events;
         const int64_t *w = &s.packed[i * o];
         if (xi == 1) {
-          for (size_t k = 0; k < o; ++k) out[k] += w[k];
+          for (size_t k = 0; k < o; ++k) out[k] = static_cast<V>(out[k] + w[k]);
         } else {
-          for (size_t k = 0; k < o; ++k) out[k] = snn::accumulate(out[k], w[k], xi);
+          for (size_t k = 0; k < o; ++k) out[k] = static_cast<V>(snn::accumulate(out[k], w[k], xi));
         }
       }
-      for (size_t k = 0; k < o; ++k) out[k] += n.bias[k];
+      for (size_t k = 0; k < o; ++k) out[k] = static_cast<V>(out[k] + n.bias[k]);
       if (ops) *ops += events * o;
       return;
     }
     case OpKind::MaxPool2d: {
-      const std::vector<int64_t> *src = &in;
-      if (s.pool_state >= 0) {
-        auto &sum = ws.pool_sum[static_cast<size_t>(s.pool_state)];
-        for (size_t k = 0; k < sum.size(); ++k) sum[k] += in[k];
-        src = &sum;
+      // Window maxima of src into m (both HWC, channels innermost).
+      auto pool = [&](const auto *src, auto *m) {
+        using M = std::remove_pointer_t<decltype(m)>;
+        for (int64_t oy = 0; oy < b.h; ++oy)
+          for (int64_t ox = 0; ox < b.w; ++ox) {
+            M *mp = m + (oy * b.w + ox) * a.c;
+            std::fill(mp, mp + a.c, std::numeric_limits<M>::min());
+            for (int64_t ky = 0; ky < s.kh; ++ky)
+              for (int64_t kx = 0; kx < s.kw; ++kx) {
+                const int64_t y = oy * s.sh - s.ph + ky * s.dh, x = ox * s.sw - s.pw + kx * s.dw;
+                if (y < 0 || x < 0 || y >= a.h || x >= a.w) continue;
+                const auto *v = src + (y * a.w + x) * a.c;
+                for (int64_t c = 0; c < a.c; ++c) mp[c] = mp[c] < v[c] ? static_cast<M>(v[c]) : mp[c];
+              }
+          }
+      };
+      if (s.pool_state < 0) {
+        pool(in.data(), out.data());
+        return;
       }
-      for (int64_t oy = 0; oy < b.h; ++oy)
-        for (int64_t ox = 0; ox < b.w; ++ox) {
-          int64_t *m = &out[static_cast<size_t>((oy * b.w + ox) * a.c)];  // channels innermost (HWC)
-          std::fill(m, m + a.c, std::numeric_limits<int64_t>::min());
-          for (int64_t ky = 0; ky < s.kh; ++ky)
-            for (int64_t kx = 0; kx < s.kw; ++kx) {
-              const int64_t y = oy * s.sh - s.ph + ky * s.dh, x = ox * s.sw - s.pw + kx * s.dw;
-              if (y < 0 || x < 0 || y >= a.h || x >= a.w) continue;
-              const int64_t *v = &(*src)[static_cast<size_t>((y * a.w + x) * a.c)];
-              for (int64_t c = 0; c < a.c; ++c) m[c] = m[c] < v[c] ? v[c] : m[c];
-            }
-        }
-      if (s.pool_state >= 0) {
-        auto &prev = ws.pool_max[static_cast<size_t>(s.pool_state)];
-        for (size_t k = 0; k < out.size(); ++k) {
-          const int64_t m = out[k];
-          out[k] = m - prev[k];
-          prev[k] = m;
-        }
+      // Over time: the maxima of the running sums (int64: they grow with t), output their increments,
+      // which are within one step's bound.
+      auto &sum = ws.pool_sum[static_cast<size_t>(s.pool_state)];
+      auto &prev = ws.pool_max[static_cast<size_t>(s.pool_state)];
+      if (s.fast_pool)  // windows tile the input: one pass (sparse.h)
+        return sparse::running_max_pool(in.data(), sum.data(), prev.data(), out.data(), a.h, a.w, a.c, s.kh, s.kw, b.h, b.w);
+      for (size_t k = 0; k < sum.size(); ++k) sum[k] += in[k];
+      thread_local std::vector<int64_t> maxima;
+      maxima.resize(out.size());
+      pool(sum.data(), maxima.data());
+      for (size_t k = 0; k < out.size(); ++k) {
+        out[k] = static_cast<V>(maxima[k] - prev[k]);
+        prev[k] = maxima[k];
       }
       return;
     }
@@ -358,7 +400,7 @@ private:
             int64_t sum = 0;
             for (int64_t y = std::max<int64_t>(y0, 0); y < std::min(y1, a.h); ++y)
               for (int64_t x = std::max<int64_t>(x0, 0); x < std::min(x1, a.w); ++x) sum += in[static_cast<size_t>((y * a.w + x) * a.c + c)];
-            out[static_cast<size_t>((oy * b.w + ox) * a.c + c)] = sum * mul;
+            out[static_cast<size_t>((oy * b.w + ox) * a.c + c)] = static_cast<V>(sum * mul);
           }
         }
       return;
@@ -366,9 +408,15 @@ private:
     case OpKind::Add: {
       // Pixels x channels (HWC), input by input: no per-element modulo, and the inner loop vectorises.
       const size_t c = static_cast<size_t>(b.c), pixels = out.size() / c;
+      // With 32-bit values the products and partial sums fit 31 bits too (the node's bound covers them),
+      // so they are 32-bit multiplies, which vectorise (64-bit ones do not).
+      using M = std::conditional_t<kNarrow, int32_t, int64_t>;
       for (size_t i = 0; i < n.inputs.size(); ++i) {
-        const int64_t *x = ws.values[static_cast<size_t>(n.inputs[i])].data(), *m = n.multiplier[i].data();
-        int64_t *o = out.data();
+        const V *x = ws.values[static_cast<size_t>(n.inputs[i])].data();
+        const M *m;
+        if constexpr (kNarrow) m = s.multiplier32[i].data();
+        else m = n.multiplier[i].data();
+        V *o = out.data();
         for (size_t p = 0; p < pixels; ++p, o += c, x += c)
           for (size_t k = 0; k < c; ++k) o[k] = (i == 0 ? 0 : o[k]) + m[k] * x[k];
       }
@@ -377,7 +425,7 @@ private:
     case OpKind::Flatten:
       return flatten_hwc(a, in, out);
     case OpKind::Cat: {
-      std::vector<const std::vector<int64_t> *> ins;
+      std::vector<const std::vector<V> *> ins;
       for (int v : n.inputs) ins.push_back(&ws.values[static_cast<size_t>(v)]);
       return cat_hwc(b, ins, out);
     }
@@ -398,7 +446,8 @@ private:
 } // namespace
 
 std::unique_ptr<Program> make_int_program(const quant::QGraph &graph, bool fast) {
-  return std::make_unique<IntProgram>(graph, fast);
+  if (fast && values_fit_int32(graph)) return std::make_unique<IntProgram<int32_t>>(graph, fast);
+  return std::make_unique<IntProgram<int64_t>>(graph, fast);
 }
 
 } // namespace neurocuda::backends::cpu

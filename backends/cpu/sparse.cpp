@@ -14,6 +14,8 @@ namespace neurocuda::backends::cpu::sparse {
                   Run *);                                                                                      \
   void accumulate(const ConvShape &, const View<int32_t> &, const int32_t *, const int64_t *, int64_t *,       \
                   uint64_t *, Run *);                                                                          \
+  void accumulate(const ConvShape &, const View<int32_t> &, const int32_t *, const int32_t *, int32_t *,       \
+                  uint64_t *, Run *);                                                                          \
   bool collect(const float *, int64_t, int64_t, int64_t, int64_t, int32_t *, int32_t *, float *);              \
   bool collect(const int32_t *, int64_t, int64_t, int64_t, int64_t, int32_t *, int32_t *, int32_t *);          \
   uint64_t graded_layer(float *, float *, const float *, float *, size_t, float);                              \
@@ -22,6 +24,12 @@ namespace neurocuda::backends::cpu::sparse {
                         int64_t, int64_t);                                                                     \
   uint64_t graded_layer_int(int64_t *, int64_t *, const int64_t *, int64_t *, int64_t, int64_t, const int64_t *, \
                             const double *, int64_t);                                                          \
+  uint64_t graded_layer_int(int64_t *, int64_t *, const int32_t *, int32_t *, int64_t, int64_t, const int64_t *, \
+                            const double *, int64_t);                                                          \
+  void running_max_pool_int(const int64_t *, int64_t *, int64_t *, int64_t *, int64_t, int64_t, int64_t, int64_t, \
+                            int64_t, int64_t, int64_t);                                                        \
+  void running_max_pool_int(const int32_t *, int64_t *, int64_t *, int32_t *, int64_t, int64_t, int64_t, int64_t, \
+                            int64_t, int64_t, int64_t);                                                        \
   }
 NEUROCUDA_DECLARE_KERNELS(avx2)
 NEUROCUDA_DECLARE_KERNELS(sse)
@@ -73,6 +81,11 @@ bool collect(const int64_t *in, const Dims &d, int64_t row, Events<int32_t> &e) 
   return true;
 }
 
+bool collect(const int32_t *in, const Dims &d, int64_t row, Events<int32_t> &e) {
+  list(in, d, row, e);
+  return true;
+}
+
 void accumulate(const ConvShape &s, const Events<float> &e, const float *w, const float *bias, float *out,
                 uint64_t *ops) {
   if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, runs(s));
@@ -80,6 +93,12 @@ void accumulate(const ConvShape &s, const Events<float> &e, const float *w, cons
 }
 
 void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, const int64_t *bias, int64_t *out,
+                uint64_t *ops) {
+  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, runs(s));
+  else sse::accumulate(s, view(e), w, bias, out, ops, runs(s));
+}
+
+void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, const int32_t *bias, int32_t *out,
                 uint64_t *ops) {
   if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, runs(s));
   else sse::accumulate(s, view(e), w, bias, out, ops, runs(s));
@@ -103,6 +122,29 @@ uint64_t graded_layer_int(int64_t *v, int64_t *net, const int64_t *cur, int64_t 
                           int64_t channels, const int64_t *threshold, const double *inverse, int64_t t) {
   return has_avx2() ? avx2::graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t)
                     : sse::graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t);
+}
+
+uint64_t graded_layer_int(int64_t *v, int64_t *net, const int32_t *cur, int32_t *out, int64_t pixels,
+                          int64_t channels, const int64_t *threshold, const double *inverse, int64_t t) {
+  return has_avx2() ? avx2::graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t)
+                    : sse::graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t);
+}
+
+template <typename V>
+void max_pool_int(const V *in, int64_t *sum, int64_t *prev, V *out, int64_t h, int64_t w, int64_t c, int64_t kh,
+                  int64_t kw, int64_t oh, int64_t ow) {
+  if (has_avx2()) avx2::running_max_pool_int(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
+  else sse::running_max_pool_int(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
+}
+
+void running_max_pool(const int64_t *in, int64_t *sum, int64_t *prev, int64_t *out, int64_t h, int64_t w, int64_t c,
+                      int64_t kh, int64_t kw, int64_t oh, int64_t ow) {
+  max_pool_int(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
+}
+
+void running_max_pool(const int32_t *in, int64_t *sum, int64_t *prev, int32_t *out, int64_t h, int64_t w, int64_t c,
+                      int64_t kh, int64_t kw, int64_t oh, int64_t ow) {
+  max_pool_int(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
 }
 
 } // namespace neurocuda::backends::cpu::sparse

@@ -40,6 +40,8 @@ template <typename T> struct View {
 void collect(const float *in, const Dims &d, int64_t row, Events<float> &e);
 /// Integer mode; false if a value does not fit 32 bits (the caller then uses the reference path).
 bool collect(const int64_t *in, const Dims &d, int64_t row, Events<int32_t> &e);
+/// Integer mode with 32-bit values (always true).
+bool collect(const int32_t *in, const Dims &d, int64_t row, Events<int32_t> &e);
 
 /// One row of an output pixel's window: events [begin, end) of the list, whose weight rows are at
 /// off + channel[k] in the layer's weights.
@@ -79,6 +81,9 @@ void accumulate(const ConvShape &s, const Events<float> &e, const float *w, cons
 /// Integer mode: 32-bit accumulation, exact when the layer's accumulator fits 31 bits (the caller checks).
 void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, const int64_t *bias, int64_t *out,
                 uint64_t *ops);
+/// The same with 32-bit outputs and biases (the integer program's 32-bit values, int_program.cpp).
+void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, const int32_t *bias, int32_t *out,
+                uint64_t *ops);
 
 /// One timestep of a population of n fp32 neurons (threshold 1), vectorised: the reference loops of
 /// snn::graded_step (at timestep t) and snn::if_step, with the same results bit for bit. out gets the
@@ -90,10 +95,19 @@ uint64_t if_layer(float *v, const float *cur, float *out, size_t n);
 /// maxima and output increments of the reference's running max-pool, in one vectorised pass.
 void running_max_pool(const float *in, float *sum, float *prev, float *out, int64_t h, int64_t w, int64_t c,
                       int64_t kh, int64_t kw, int64_t oh, int64_t ow);
+/// The same in integer mode: int64 running sums and maxima, inputs and outputs of the integer
+/// program's value type.
+void running_max_pool(const int64_t *in, int64_t *sum, int64_t *prev, int64_t *out, int64_t h, int64_t w, int64_t c,
+                      int64_t kh, int64_t kw, int64_t oh, int64_t ow);
+void running_max_pool(const int32_t *in, int64_t *sum, int64_t *prev, int32_t *out, int64_t h, int64_t w, int64_t c,
+                      int64_t kh, int64_t kw, int64_t oh, int64_t ow);
 /// One timestep of an integer graded population (HWC, `pixels` x `channels`, per-channel thresholds
 /// below 2^40 and their reciprocals): snn::graded_step_int's results without its 64-bit division,
 /// vectorised. Returns the number of spikes (non-zero payloads).
 uint64_t graded_layer_int(int64_t *v, int64_t *net, const int64_t *cur, int64_t *out, int64_t pixels,
+                          int64_t channels, const int64_t *threshold, const double *inverse, int64_t t);
+/// The same with 32-bit currents and payloads (potentials and net counts stay 64-bit).
+uint64_t graded_layer_int(int64_t *v, int64_t *net, const int32_t *cur, int32_t *out, int64_t pixels,
                           int64_t channels, const int64_t *threshold, const double *inverse, int64_t t);
 
 } // namespace neurocuda::backends::cpu::sparse

@@ -7,7 +7,9 @@
 // bundled models are compared the same way end to end in tests/e2e/test_bundled_models.py.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <random>
 
@@ -153,15 +155,19 @@ TEST(FastPathNeurons, Fp32GradedAndIfMatchTheScalarSteps) {
   }
 }
 
-TEST(FastPathNeurons, IntegerGradedMatchesTheDivisionExactly) {
+// V: the integer program's value type (currents and payloads); potentials and net counts are int64.
+// `wide`: thresholds up to 2^39 (int64 currents only), else below 2^20 so currents fit 32 bits.
+template <typename V> void check_integer_graded(bool wide) {
   std::mt19937_64 rng(11);
   const int64_t pixels = 5, channels = 11;  // 2 vectors of 4 and a tail per pixel
   const size_t n = static_cast<size_t>(pixels * channels);
   std::vector<int64_t> threshold(static_cast<size_t>(channels));
   std::vector<double> inverse;
-  for (int64_t c = 0; c < channels; ++c) threshold[static_cast<size_t>(c)] = c == 0 ? 1 : c == 1 ? (int64_t{1} << 39) - 7 : 3 + 977 * c;
+  for (int64_t c = 0; c < channels; ++c)
+    threshold[static_cast<size_t>(c)] = c == 0 ? 1 : c == 1 ? (int64_t{1} << (wide ? 39 : 19)) - 7 : 3 + 977 * c;
   for (int64_t th : threshold) inverse.push_back(1.0 / static_cast<double>(th));
-  std::vector<int64_t> v(n), net(n, 0), out(n), cur(n);
+  std::vector<int64_t> v(n), net(n, 0);
+  std::vector<V> out(n), cur(n);
   for (size_t k = 0; k < n; ++k) v[k] = static_cast<int64_t>(rng() % 2001) - 1000;
   // Some potentials far beyond the estimate's 2^50 (both signs): the exact division takes them.
   v[3] = int64_t{1} << 55;
@@ -173,7 +179,8 @@ TEST(FastPathNeurons, IntegerGradedMatchesTheDivisionExactly) {
     for (size_t k = 0; k < n; ++k) {
       const int64_t th = threshold[k % static_cast<size_t>(channels)];
       // currents of a few thresholds either way, exactly on multiples at times
-      cur[k] = static_cast<int64_t>(rng() % 9) * th - 4 * th + (t % 3 == 0 ? 0 : static_cast<int64_t>(rng() % 7) - 3);
+      cur[k] = static_cast<V>(static_cast<int64_t>(rng() % 9) * th - 4 * th +
+                              (t % 3 == 0 ? 0 : static_cast<int64_t>(rng() % 7) - 3));
     }
     const uint64_t count = backends::cpu::sparse::graded_layer_int(v.data(), net.data(), cur.data(), out.data(), pixels,
                                                                    channels, threshold.data(), inverse.data(), t);
@@ -192,6 +199,10 @@ TEST(FastPathNeurons, IntegerGradedMatchesTheDivisionExactly) {
   }
   EXPECT_TRUE(clamped_high && clamped_low) << "the clamps were not exercised";
 }
+
+TEST(FastPathNeurons, IntegerGradedMatchesTheDivisionExactly) { check_integer_graded<int64_t>(true); }
+
+TEST(FastPathNeurons, IntegerGradedWith32BitValuesMatchesTheDivisionExactly) { check_integer_graded<int32_t>(false); }
 
 // The fused running max-pool (sparse.h) against the reference's three passes written out here:
 // S += I for every input, M = window maximum of S in (ky, kx) order from -inf, output M - M_prev.
@@ -224,4 +235,40 @@ TEST(FastPathNeurons, RunningMaxPoolMatchesThePlainPasses) {
     ASSERT_EQ(0, std::memcmp(out.data(), out_ref.data(), out.size() * 4)) << "t " << t;
     ASSERT_EQ(0, std::memcmp(prev.data(), prev_ref.data(), prev.size() * 4)) << "t " << t;
   }
+}
+
+// The integer running max-pool (int64 sums and maxima; values of the program's type V) against the
+// plain passes of int_program.cpp, written out here. Odd sizes and 7 channels (a vector of 4 and a
+// tail), sums growing past 2^32 so the 64-bit state matters.
+template <typename V> void check_integer_max_pool() {
+  const int64_t h = 5, w = 7, c = 7, k = 2, oh = h / k, ow = w / k;
+  std::mt19937 rng(6);
+  std::uniform_int_distribution<int64_t> current(-(int64_t{1} << 29), int64_t{1} << 30);
+  std::vector<V> in(static_cast<size_t>(h * w * c)), out(static_cast<size_t>(oh * ow * c)), out_ref(out.size());
+  std::vector<int64_t> sum(in.size(), 0), prev(out.size(), 0), sum_ref = sum, prev_ref = prev;
+  for (int t = 0; t < 40; ++t) {
+    for (auto &x : in) x = static_cast<V>(current(rng));
+    backends::cpu::sparse::running_max_pool(in.data(), sum.data(), prev.data(), out.data(), h, w, c, k, k, oh, ow);
+    for (size_t i = 0; i < in.size(); ++i) sum_ref[i] += in[i];
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox)
+        for (int64_t ch = 0; ch < c; ++ch) {
+          int64_t m = std::numeric_limits<int64_t>::min();
+          for (int64_t ky = 0; ky < k; ++ky)
+            for (int64_t kx = 0; kx < k; ++kx)
+              m = std::max(m, sum_ref[static_cast<size_t>(((oy * k + ky) * w + ox * k + kx) * c + ch)]);
+          const auto o = static_cast<size_t>((oy * ow + ox) * c + ch);
+          out_ref[o] = static_cast<V>(m - prev_ref[o]);
+          prev_ref[o] = m;
+        }
+    ASSERT_EQ(sum, sum_ref) << "t " << t;
+    ASSERT_EQ(out, out_ref) << "t " << t;
+    ASSERT_EQ(prev, prev_ref) << "t " << t;
+  }
+  EXPECT_GT(*std::max_element(sum.begin(), sum.end()), int64_t{1} << 32);
+}
+
+TEST(FastPathNeurons, IntegerRunningMaxPoolMatchesThePlainPasses) {
+  check_integer_max_pool<int64_t>();
+  check_integer_max_pool<int32_t>();
 }
