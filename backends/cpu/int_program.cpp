@@ -34,6 +34,8 @@ struct IStep {
   int layer = -1;
   bool graded = false;  // graded neuron (snn/neuron.h) instead of IF
   std::vector<double> inverse_threshold;  // graded, fast path: 1 / threshold per channel (empty: scalar step)
+  // graded, fast path with 32-bit values: potentials and net counts held as doubles (threshold_d per channel)
+  std::vector<double> threshold_d;
   // fast path (sparse.h): 32-bit weights, exact because the accumulator fits 31 bits
   bool fast = false;
   sparse::ConvShape geom;
@@ -46,6 +48,7 @@ template <typename V> struct IWorkspace {
   std::vector<std::vector<V>> values;
   std::vector<std::vector<int64_t>> membrane, pool_sum, pool_max;
   std::vector<std::vector<int64_t>> net;  // per graded layer: net spike count so far
+  std::vector<std::vector<double>> membrane_d, net_d;  // the same, for layers with IStep::threshold_d
   std::vector<int64_t> readout;
   sparse::Events<int32_t> events;
   std::vector<std::vector<uint64_t>> channel_spikes;  // per layer, summed over the samples this thread ran
@@ -94,6 +97,12 @@ public:
         if (s.graded && fast &&
             std::all_of(n.threshold.begin(), n.threshold.end(), [](int64_t th) { return th > 0 && th < (int64_t{1} << 40); }))
           for (int64_t th : n.threshold) s.inverse_threshold.push_back(1.0 / static_cast<double>(th));
+        // With 32-bit values |current| < 2^31, and T <= kMaxGradedPayload = 2^8, so a potential
+        // v0 + (sum of currents) - threshold * (net count) stays below 2^40 + 2^39 + 2^48 < 2^50 when
+        // |v0| < 2^40 too: exact in doubles (sparse.h).
+        if (kNarrow && !s.inverse_threshold.empty() &&
+            std::all_of(n.v0.begin(), n.v0.end(), [](int64_t v) { return v > -(int64_t{1} << 40) && v < (int64_t{1} << 40); }))
+          s.threshold_d.assign(n.threshold.begin(), n.threshold.end());
         s.layer = static_cast<int>(layers_.size());
         layers_.push_back({n.name, ir::numel(q_.shapes[static_cast<size_t>(n.output)]),
                            q_.shapes[static_cast<size_t>(n.output)].at(0), static_cast<int>(steps_.size())});
@@ -145,6 +154,8 @@ public:
       for (size_t i = 0; i < q_.shapes.size(); ++i) ws.values[i].resize(static_cast<size_t>(ir::numel(q_.shapes[i])));
       ws.membrane.resize(nl);
       ws.net.resize(nl);
+      ws.membrane_d.resize(nl);
+      ws.net_d.resize(nl);
       ws.pool_sum.resize(static_cast<size_t>(pools_));
       ws.pool_max.resize(static_cast<size_t>(pools_));
       ws.readout.resize(static_cast<size_t>(classes_));
@@ -212,7 +223,12 @@ private:
     for (const auto &s : steps_)
       if (s.is_static && s.node->kind != OpKind::Input) execute(ws, s, nullptr);
     for (const auto &s : steps_) {
-      if (s.node->kind == OpKind::IF) {
+      if (s.node->kind == OpKind::IF && !s.threshold_d.empty()) {
+        auto &v = ws.membrane_d[static_cast<size_t>(s.layer)];
+        v.resize(static_cast<size_t>(s.out_dims.size()));
+        ws.net_d[static_cast<size_t>(s.layer)].assign(v.size(), 0.0);
+        for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<double>(s.node->v0[k % static_cast<size_t>(s.out_dims.c)]);
+      } else if (s.node->kind == OpKind::IF) {
         auto &v = ws.membrane[static_cast<size_t>(s.layer)];
         v.resize(static_cast<size_t>(s.out_dims.size()));
         if (s.graded) ws.net[static_cast<size_t>(s.layer)].assign(v.size(), 0);
@@ -240,8 +256,13 @@ private:
         const int64_t base = (t - 1) * total_neurons_ + offset_[static_cast<size_t>(s.layer)];
         uint64_t count = 0;
         const int64_t *th = s.node->threshold.data();
-        const int64_t pixels = static_cast<int64_t>(v.size()) / c;
-        if (s.graded && !s.inverse_threshold.empty()) {  // the fast path's vectorised, division-free step
+        const int64_t pixels = static_cast<int64_t>(out.size()) / c;
+        if (!s.threshold_d.empty()) {  // 32-bit values: potentials and net counts in doubles (sparse.h)
+          if constexpr (kNarrow)
+            count = sparse::graded_layer_int(ws.membrane_d[static_cast<size_t>(s.layer)].data(),
+                                             ws.net_d[static_cast<size_t>(s.layer)].data(), cur.data(), out.data(), pixels,
+                                             c, s.threshold_d.data(), s.inverse_threshold.data(), t);
+        } else if (s.graded && !s.inverse_threshold.empty()) {  // the fast path's vectorised, division-free step
           count = sparse::graded_layer_int(v.data(), ws.net[static_cast<size_t>(s.layer)].data(), cur.data(), out.data(),
                                            pixels, c, th, s.inverse_threshold.data(), t);
         } else {
@@ -266,7 +287,7 @@ private:
           }
         }
         if (trace)
-          for (int64_t k = 0; k < static_cast<int64_t>(v.size()); ++k)
+          for (int64_t k = 0; k < static_cast<int64_t>(out.size()); ++k)
             if (out[static_cast<size_t>(k)]) set_trace_bit(trace, base, s.out_dims, k);
         if (!ws.channel_spikes.empty())
           count_channel_spikes(ws.channel_spikes[static_cast<size_t>(s.layer)], out.data(), out.size());

@@ -109,5 +109,9 @@ uint64_t graded_layer_int(int64_t *v, int64_t *net, const int64_t *cur, int64_t 
 /// The same with 32-bit currents and payloads (potentials and net counts stay 64-bit).
 uint64_t graded_layer_int(int64_t *v, int64_t *net, const int32_t *cur, int32_t *out, int64_t pixels,
                           int64_t channels, const int64_t *threshold, const double *inverse, int64_t t);
+/// The same with potentials, net counts and thresholds held as doubles (exact integers), for callers
+/// that can bound every potential below 2^50 in magnitude: no conversions and no range checks.
+uint64_t graded_layer_int(double *v, double *net, const int32_t *cur, int32_t *out, int64_t pixels,
+                          int64_t channels, const double *threshold, const double *inverse, int64_t t);
 
 } // namespace neurocuda::backends::cpu::sparse

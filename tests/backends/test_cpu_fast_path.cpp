@@ -204,6 +204,49 @@ TEST(FastPathNeurons, IntegerGradedMatchesTheDivisionExactly) { check_integer_gr
 
 TEST(FastPathNeurons, IntegerGradedWith32BitValuesMatchesTheDivisionExactly) { check_integer_graded<int32_t>(false); }
 
+// Potentials and net counts held as doubles (32-bit values, potentials kept below 2^50 by the caller):
+// the same payloads, potentials and counts as the int64 division, including potentials near 2^48
+// (the bound the integer program proves) and currents at the ends of int32.
+TEST(FastPathNeurons, IntegerGradedInDoublesMatchesTheDivisionExactly) {
+  std::mt19937_64 rng(12);
+  const int64_t pixels = 4, channels = 7;  // a vector of 4 and a tail per pixel
+  const size_t n = static_cast<size_t>(pixels * channels);
+  std::vector<int64_t> threshold(static_cast<size_t>(channels));
+  std::vector<double> inverse, threshold_d;
+  for (int64_t c = 0; c < channels; ++c)
+    threshold[static_cast<size_t>(c)] = c == 0 ? 1 : c == 1 ? (int64_t{1} << 39) - 7 : c == 2 ? 3 : 3 + 977 * c;
+  for (int64_t th : threshold) {
+    inverse.push_back(1.0 / static_cast<double>(th));
+    threshold_d.push_back(static_cast<double>(th));
+  }
+  std::vector<int64_t> v_ref(n), net_ref(n, 0);
+  for (size_t k = 0; k < n; ++k) v_ref[k] = static_cast<int64_t>(rng() % 2001) - 1000;
+  v_ref[1] = (int64_t{1} << 48) - 3;
+  v_ref[channels + 5] = -(int64_t{1} << 48) + 11;
+  std::vector<double> v(v_ref.begin(), v_ref.end()), net(n, 0.0);
+  std::vector<int32_t> cur(n), out(n);
+  for (int64_t t = 1; t <= 256; ++t) {
+    for (size_t k = 0; k < n; ++k) {
+      const int64_t th = std::min<int64_t>(threshold[k % static_cast<size_t>(channels)], int64_t{1} << 28);
+      const uint64_t pick = rng() % 16;
+      cur[k] = pick == 0   ? std::numeric_limits<int32_t>::max()
+               : pick == 1 ? std::numeric_limits<int32_t>::min() + 1
+                           : static_cast<int32_t>(static_cast<int64_t>(rng() % 9) * th - 4 * th + static_cast<int64_t>(rng() % 7) - 3);
+    }
+    const uint64_t count = backends::cpu::sparse::graded_layer_int(v.data(), net.data(), cur.data(), out.data(), pixels,
+                                                                   channels, threshold_d.data(), inverse.data(), t);
+    uint64_t expected = 0;
+    for (size_t k = 0; k < n; ++k) {
+      const int64_t q = snn::graded_step_int(v_ref[k], net_ref[k], cur[k], threshold[k % static_cast<size_t>(channels)], t);
+      expected += q != 0;
+      ASSERT_EQ(q, out[k]) << "t " << t << " neuron " << k;
+      ASSERT_EQ(static_cast<double>(v_ref[k]), v[k]) << "t " << t << " neuron " << k;
+      ASSERT_EQ(static_cast<double>(net_ref[k]), net[k]) << "t " << t << " neuron " << k;
+    }
+    ASSERT_EQ(count, expected);
+  }
+}
+
 // The fused running max-pool (sparse.h) against the reference's three passes written out here:
 // S += I for every input, M = window maximum of S in (ky, kx) order from -inf, output M - M_prev.
 // Odd sizes leave a row and a column outside every window (their sums must still run); 11 channels
