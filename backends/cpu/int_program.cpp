@@ -36,6 +36,7 @@ struct IStep {
   std::vector<double> inverse_threshold;  // graded, fast path: 1 / threshold per channel (empty: scalar step)
   // graded, fast path with 32-bit values: potentials and net counts held as doubles (threshold_d per channel)
   std::vector<double> threshold_d;
+  bool fast_if = false;  // IF, fast path: the vectorised step (thresholds >= 1)
   // fast path (sparse.h): 32-bit weights, exact because the accumulator fits 31 bits
   bool fast = false;
   sparse::ConvShape geom;
@@ -93,6 +94,7 @@ public:
       }
       if (n.kind == OpKind::IF) {
         s.graded = n.graded();
+        s.fast_if = fast && !s.graded && std::all_of(n.threshold.begin(), n.threshold.end(), [](int64_t th) { return th >= 1; });
         // The fast path's division-free graded step takes thresholds below 2^40 (sparse.h).
         if (s.graded && fast &&
             std::all_of(n.threshold.begin(), n.threshold.end(), [](int64_t th) { return th > 0 && th < (int64_t{1} << 40); }))
@@ -262,6 +264,8 @@ private:
             count = sparse::graded_layer_int(ws.membrane_d[static_cast<size_t>(s.layer)].data(),
                                              ws.net_d[static_cast<size_t>(s.layer)].data(), cur.data(), out.data(), pixels,
                                              c, s.threshold_d.data(), s.inverse_threshold.data(), t);
+        } else if (s.fast_if) {
+          count = sparse::if_layer_int(v.data(), cur.data(), out.data(), pixels, c, th);
         } else if (s.graded && !s.inverse_threshold.empty()) {  // the fast path's vectorised, division-free step
           count = sparse::graded_layer_int(v.data(), ws.net[static_cast<size_t>(s.layer)].data(), cur.data(), out.data(),
                                            pixels, c, th, s.inverse_threshold.data(), t);

@@ -28,6 +28,8 @@ namespace neurocuda::backends::cpu::sparse {
                             const double *, int64_t);                                                          \
   uint64_t graded_layer_int(double *, double *, const int32_t *, int32_t *, int64_t, int64_t, const double *,  \
                             const double *, int64_t);                                                          \
+  uint64_t if_layer_int(int64_t *, const int64_t *, int64_t *, int64_t, int64_t, const int64_t *);              \
+  uint64_t if_layer_int(int64_t *, const int32_t *, int32_t *, int64_t, int64_t, const int64_t *);              \
   void running_max_pool_int(const int64_t *, int64_t *, int64_t *, int64_t *, int64_t, int64_t, int64_t, int64_t, \
                             int64_t, int64_t, int64_t);                                                        \
   void running_max_pool_int(const int32_t *, int64_t *, int64_t *, int32_t *, int64_t, int64_t, int64_t, int64_t, \
@@ -136,6 +138,18 @@ uint64_t graded_layer_int(double *v, double *net, const int32_t *cur, int32_t *o
                           const double *threshold, const double *inverse, int64_t t) {
   return has_avx2() ? avx2::graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t)
                     : sse::graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t);
+}
+
+uint64_t if_layer_int(int64_t *v, const int64_t *cur, int64_t *out, int64_t pixels, int64_t channels,
+                      const int64_t *threshold) {
+  return has_avx2() ? avx2::if_layer_int(v, cur, out, pixels, channels, threshold)
+                    : sse::if_layer_int(v, cur, out, pixels, channels, threshold);
+}
+
+uint64_t if_layer_int(int64_t *v, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
+                      const int64_t *threshold) {
+  return has_avx2() ? avx2::if_layer_int(v, cur, out, pixels, channels, threshold)
+                    : sse::if_layer_int(v, cur, out, pixels, channels, threshold);
 }
 
 template <typename V>

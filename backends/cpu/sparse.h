@@ -109,6 +109,13 @@ uint64_t graded_layer_int(int64_t *v, int64_t *net, const int64_t *cur, int64_t 
 /// The same with 32-bit currents and payloads (potentials and net counts stay 64-bit).
 uint64_t graded_layer_int(int64_t *v, int64_t *net, const int32_t *cur, int32_t *out, int64_t pixels,
                           int64_t channels, const int64_t *threshold, const double *inverse, int64_t t);
+/// One timestep of an integer IF population (HWC, per-channel thresholds >= 1): snn::if_step_int's
+/// results, vectorised; int64 potentials, currents and outputs of the integer program's value type.
+/// Returns the number of spikes.
+uint64_t if_layer_int(int64_t *v, const int64_t *cur, int64_t *out, int64_t pixels, int64_t channels,
+                      const int64_t *threshold);
+uint64_t if_layer_int(int64_t *v, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
+                      const int64_t *threshold);
 /// The same with potentials, net counts and thresholds held as doubles (exact integers), for callers
 /// that can bound every potential below 2^50 in magnitude: no conversions and no range checks.
 uint64_t graded_layer_int(double *v, double *net, const int32_t *cur, int32_t *out, int64_t pixels,

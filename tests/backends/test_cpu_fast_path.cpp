@@ -247,6 +247,43 @@ TEST(FastPathNeurons, IntegerGradedInDoublesMatchesTheDivisionExactly) {
   }
 }
 
+// The vectorised integer IF step against snn::if_step_int: thresholds from 1 to 2^40, currents
+// landing exactly on the threshold, and potentials of ±2^62.
+template <typename V> void check_integer_if() {
+  std::mt19937_64 rng(13);
+  const int64_t pixels = 3, channels = 9;  // two vectors of 4 and a tail per pixel
+  const size_t n = static_cast<size_t>(pixels * channels);
+  std::vector<int64_t> threshold(static_cast<size_t>(channels));
+  for (int64_t c = 0; c < channels; ++c) threshold[static_cast<size_t>(c)] = c == 0 ? 1 : c == 1 ? int64_t{1} << 40 : 5 + 131 * c;
+  std::vector<int64_t> v(n);
+  for (auto &x : v) x = static_cast<int64_t>(rng() % 1001) - 500;
+  v[2] = int64_t{1} << 62;
+  v[channels + 6] = -(int64_t{1} << 62);
+  auto v_ref = v;
+  std::vector<V> cur(n), out(n);
+  for (int t = 0; t < 50; ++t) {
+    for (size_t k = 0; k < n; ++k) {
+      const int64_t th = std::min<int64_t>(threshold[k % static_cast<size_t>(channels)], int64_t{1} << 30);
+      cur[k] = static_cast<V>(t % 4 == 0 ? th - v_ref[k] % th : static_cast<int64_t>(rng() % 5) * th / 2 - th);
+    }
+    const uint64_t count =
+        backends::cpu::sparse::if_layer_int(v.data(), cur.data(), out.data(), pixels, channels, threshold.data());
+    uint64_t expected = 0;
+    for (size_t k = 0; k < n; ++k) {
+      const bool spike = snn::if_step_int(v_ref[k], cur[k], threshold[k % static_cast<size_t>(channels)]);
+      expected += spike;
+      ASSERT_EQ(static_cast<V>(spike), out[k]) << "t " << t << " neuron " << k;
+      ASSERT_EQ(v_ref[k], v[k]) << "t " << t << " neuron " << k;
+    }
+    ASSERT_EQ(count, expected);
+  }
+}
+
+TEST(FastPathNeurons, IntegerIfMatchesTheScalarStep) {
+  check_integer_if<int64_t>();
+  check_integer_if<int32_t>();
+}
+
 // The fused running max-pool (sparse.h) against the reference's three passes written out here:
 // S += I for every input, M = window maximum of S in (ky, kx) order from -inf, output M - M_prev.
 // Odd sizes leave a row and a column outside every window (their sums must still run); 11 channels
