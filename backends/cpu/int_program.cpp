@@ -42,6 +42,9 @@ struct IStep {
   sparse::ConvShape geom;
   std::vector<int32_t> packed32;
   std::vector<int32_t> bias32;                     // fast path with 32-bit values
+  bool dense8 = false;                             // 32-bit values, 8-bit weights: the dense kernel when it pays
+  sparse::Dense8Shape d8;
+  std::vector<int8_t> packed8;
   std::vector<std::vector<int32_t>> multiplier32;  // add with 32-bit values
 };
 
@@ -84,7 +87,10 @@ public:
                sparse::fast_path_shape(n.kind, {s.in_dims, s.out_dims, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw},
                                        s.groups, s.packed.size(), s.geom);
       if (s.fast) s.packed32.assign(s.packed.begin(), s.packed.end());
-      if (s.fast && kNarrow) s.bias32.assign(n.bias.begin(), n.bias.end());
+      if (s.fast && kNarrow) {
+        s.bias32.assign(n.bias.begin(), n.bias.end());
+        s.dense8 = sparse::dense8_layout(s.geom, s.packed32, s.d8, s.packed8);
+      }
       if (kNarrow)
         for (const auto &m : n.multiplier) s.multiplier32.emplace_back(m.begin(), m.end());
       if (n.kind == OpKind::MaxPool2d && !s.is_static) {
@@ -317,6 +323,8 @@ private:
     auto &out = ws.values[static_cast<size_t>(n.output)];
     const auto &in = ws.values[static_cast<size_t>(n.inputs.at(0))];
     const Dims a = s.in_dims, b = s.out_dims;
+    if constexpr (kNarrow)
+      if (s.dense8 && sparse::accumulate_dense8(s.d8, in.data(), s.packed8.data(), s.bias32.data(), out.data(), ops)) return;
     if (s.fast && sparse::collect(in.data(), a, s.geom.out.c, ws.events)) {
       if constexpr (kNarrow) return sparse::accumulate(s.geom, ws.events, s.packed32.data(), s.bias32.data(), out.data(), ops);
       else return sparse::accumulate(s.geom, ws.events, s.packed32.data(), n.bias.data(), out.data(), ops);

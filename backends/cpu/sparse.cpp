@@ -30,6 +30,8 @@ namespace neurocuda::backends::cpu::sparse {
                             const double *, int64_t);                                                          \
   uint64_t if_layer_int(int64_t *, const int64_t *, int64_t *, int64_t, int64_t, const int64_t *);              \
   uint64_t if_layer_int(int64_t *, const int32_t *, int32_t *, int64_t, int64_t, const int64_t *);              \
+  bool accumulate_dense8(const Dense8Shape &, const int32_t *, const int8_t *, const int32_t *, int32_t *,      \
+                         uint64_t *, uint8_t *, int32_t *, double);                                            \
   void running_max_pool_int(const int64_t *, int64_t *, int64_t *, int64_t *, int64_t, int64_t, int64_t, int64_t, \
                             int64_t, int64_t, int64_t);                                                        \
   void running_max_pool_int(const int32_t *, int64_t *, int64_t *, int32_t *, int64_t, int64_t, int64_t, int64_t, \
@@ -150,6 +152,51 @@ uint64_t if_layer_int(int64_t *v, const int32_t *cur, int32_t *out, int64_t pixe
                       const int64_t *threshold) {
   return has_avx2() ? avx2::if_layer_int(v, cur, out, pixels, channels, threshold)
                     : sse::if_layer_int(v, cur, out, pixels, channels, threshold);
+}
+
+bool dense8_layout(const ConvShape &s, const std::vector<int32_t> &w, Dense8Shape &g, std::vector<int8_t> &packed) {
+  if (s.out.c % 8 != 0) return false;
+  for (int32_t x : w)
+    if (x > 127 || x < -127) return false;
+  g.s = s;
+  g.cin4 = (s.in.c + 3) / 4 * 4;
+  g.cout = s.out.c;
+  g.height = s.in.h + 2 * s.ph;
+  g.width = s.in.w + 2 * s.pw;
+  g.macs = s.out.h * s.out.w * s.kh * s.kw * s.in.c * s.out.c;
+  auto fan = [](int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
+    std::vector<int64_t> f(static_cast<size_t>(in), 0);
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t t = 0; t < k; ++t) {
+        const int64_t i = o * stride - pad + t * dil;
+        if (i >= 0 && i < in) ++f[static_cast<size_t>(i)];
+      }
+    return f;
+  };
+  g.row_fan = fan(s.in.h, s.out.h, s.kh, s.sh, s.ph, s.dh);
+  g.col_fan = fan(s.in.w, s.out.w, s.kw, s.sw, s.pw, s.dw);
+  for (int64_t ky = 0; ky < s.kh; ++ky)
+    for (int64_t kx = 0; kx < s.kw; ++kx) g.tap_input.push_back((ky * s.dh * g.width + kx * s.dw) * g.cin4);
+  g.weight_sum.assign(static_cast<size_t>(g.cout), 0);
+  for (size_t k = 0; k < w.size(); ++k) g.weight_sum[k % static_cast<size_t>(g.cout)] += w[k];
+  packed.assign(static_cast<size_t>(s.kh * s.kw * g.cin4 * g.cout), 0);
+  for (int64_t tap = 0; tap < s.kh * s.kw; ++tap)
+    for (int64_t c = 0; c < s.in.c; ++c)
+      for (int64_t o = 0; o < s.out.c; ++o)
+        packed[static_cast<size_t>(((tap * g.cin4 / 4 + c / 4) * g.cout + o) * 4 + c % 4)] =
+            static_cast<int8_t>(w[static_cast<size_t>((tap * s.in.c + c) * s.out.c + o)]);
+  return true;
+}
+
+bool accumulate_dense8(const Dense8Shape &g, const int32_t *in, const int8_t *w, const int32_t *bias, int32_t *out,
+                       uint64_t *ops, double event_cost) {
+  if (!has_avx2()) return false;
+  thread_local std::vector<uint8_t> bytes;
+  thread_local std::vector<int32_t> correction;
+  const auto size = static_cast<size_t>(g.height * g.width * g.cin4);
+  if (bytes.size() < size) bytes.resize(size);
+  if (correction.size() < static_cast<size_t>(g.cout)) correction.resize(static_cast<size_t>(g.cout));
+  return avx2::accumulate_dense8(g, in, w, bias, out, ops, bytes.data(), correction.data(), event_cost);
 }
 
 template <typename V>

@@ -85,6 +85,37 @@ void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, 
 void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, const int32_t *bias, int32_t *out,
                 uint64_t *ops);
 
+/// A time-varying convolution or linear layer of an 8-bit integer network, laid out for the dense
+/// 8-bit kernel (accumulate_dense8): weights [ky][kx][c_in / 4][c_out][4] as int8 with c_in rounded up
+/// to 4 (zeros), inputs padded into (in.h + 2 ph) x (in.w + 2 pw) x cin4 bytes.
+struct Dense8Shape {
+  ConvShape s;
+  int64_t cin4 = 0, cout = 0;                 ///< cout a multiple of 8
+  int64_t height = 0, width = 0;              ///< the padded input
+  std::vector<int64_t> row_fan, col_fan;      ///< per input row / column: the output rows / columns it reaches
+  int64_t macs = 0;                           ///< multiply-accumulates of one dense pass
+  std::vector<int32_t> weight_sum;            ///< per output channel, over every tap and input channel
+  std::vector<int64_t> tap_input;             ///< per tap (ky, kx): its offset in the padded input
+};
+
+/// Whether a layer of shape s (fast_path_shape's) with int32 weights w ([ky][kx][c_in][c_out]) can take
+/// the dense 8-bit kernel (every |weight| <= 127, c_out a multiple of 8), and if so its layout.
+bool dense8_layout(const ConvShape &s, const std::vector<int32_t> &w, Dense8Shape &g, std::vector<int8_t> &packed);
+
+/// Integer mode, 32-bit values: out = conv(in, w) + bias with 8-bit multiplies, the whole input at
+/// once (AVX2), exact: false, leaving out untouched, when this CPU lacks AVX2, an input is outside
+/// [-64, 127] (or the range is wider than 255), or the step is sparse enough that the event kernels cost less (the synaptic operations
+/// times kDense8EventCost below the dense multiply-accumulates). Adds the synaptic operations the
+/// events would have made to *ops, as accumulate does.
+/// Dense 8-bit multiply-accumulates taken to cost as much as one synaptic operation of the event
+/// kernels: steps whose synaptic operations times this fall below the dense pass's multiply-accumulates
+/// (density below ~1/10) stay with the events. neurocuda_bench_kernels puts the break-even at 4-6 on
+/// uniformly random spikes (results/bench_kernels.txt), but whole networks ran slower at 5 than at 10
+/// or 20 (alternated int8 runs of both bundled models; 10 and 20 were indistinguishable).
+constexpr double kDense8EventCost = 10.0;
+bool accumulate_dense8(const Dense8Shape &g, const int32_t *in, const int8_t *w, const int32_t *bias, int32_t *out,
+                       uint64_t *ops, double event_cost = kDense8EventCost);
+
 /// One timestep of a population of n fp32 neurons (threshold 1), vectorised: the reference loops of
 /// snn::graded_step (at timestep t) and snn::if_step, with the same results bit for bit. out gets the
 /// payloads (graded) or 1/0 (IF); returns the number of spikes (non-zero outputs).

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -351,4 +352,114 @@ template <typename V> void check_integer_max_pool() {
 TEST(FastPathNeurons, IntegerRunningMaxPoolMatchesThePlainPasses) {
   check_integer_max_pool<int64_t>();
   check_integer_max_pool<int32_t>();
+}
+
+// The dense 8-bit kernel (sparse.h, accumulate_dense8) against a plain convolution written out here,
+// over geometries that reach every block shape (1-4 pixels, 8 and 16 output channels), input
+// channels not a multiple of 4, padding, stride, dilation, 1x1 and linear layers; and over value
+// ranges: spikes, signed payloads, magnitudes that force the int16 sums to be widened after every
+// group, and values it must decline.
+namespace {
+struct DenseCase {
+  int64_t cin, cout, h, w, k, stride, pad, dil;
+};
+
+std::vector<int32_t> plain_conv(const backends::cpu::sparse::ConvShape &s, const std::vector<int32_t> &in,
+                                const std::vector<int32_t> &w, const std::vector<int32_t> &bias) {
+  std::vector<int32_t> out(static_cast<size_t>(s.out.size()));
+  for (int64_t oy = 0; oy < s.out.h; ++oy)
+    for (int64_t ox = 0; ox < s.out.w; ++ox)
+      for (int64_t o = 0; o < s.out.c; ++o) {
+        int64_t acc = bias[static_cast<size_t>(o)];
+        for (int64_t ky = 0; ky < s.kh; ++ky)
+          for (int64_t kx = 0; kx < s.kw; ++kx) {
+            const int64_t y = oy * s.sh - s.ph + ky * s.dh, x = ox * s.sw - s.pw + kx * s.dw;
+            if (y < 0 || x < 0 || y >= s.in.h || x >= s.in.w) continue;
+            for (int64_t c = 0; c < s.in.c; ++c)
+              acc += static_cast<int64_t>(in[static_cast<size_t>((y * s.in.w + x) * s.in.c + c)]) *
+                     w[static_cast<size_t>(((ky * s.kw + kx) * s.in.c + c) * s.out.c + o)];
+          }
+        out[static_cast<size_t>((oy * s.out.w + ox) * s.out.c + o)] = static_cast<int32_t>(acc);
+      }
+  return out;
+}
+} // namespace
+
+TEST(FastPathDense8, MatchesAPlainConvolutionExactly) {
+  namespace sp = backends::cpu::sparse;
+  if (!__builtin_cpu_supports("avx2") || std::getenv("NEUROCUDA_CPU_BASELINE"))
+    GTEST_SKIP() << "the dense 8-bit kernel needs AVX2";
+  const DenseCase cases[] = {
+      {16, 16, 28, 28, 3, 1, 1, 1}, {13, 8, 7, 9, 3, 1, 1, 1},  {16, 32, 14, 14, 3, 2, 1, 1}, {5, 24, 6, 7, 3, 1, 2, 2},
+      {32, 16, 6, 6, 1, 2, 0, 1},   {64, 64, 7, 7, 3, 1, 1, 1}, {3, 8, 5, 11, 5, 1, 2, 1},   {300, 40, 0, 0, 0, 1, 0, 1},
+  };
+  std::mt19937 rng(21);
+  std::uniform_int_distribution<int32_t> weight(-127, 127);
+  for (const auto &dc : cases) {
+    sp::ConvShape conv;
+    if (dc.k == 0) {
+      conv.in = {dc.cin, 1, 1};
+      conv.out = {dc.cout, 1, 1};
+    } else {
+      const int64_t oh = (dc.h + 2 * dc.pad - dc.dil * (dc.k - 1) - 1) / dc.stride + 1;
+      const int64_t ow = (dc.w + 2 * dc.pad - dc.dil * (dc.k - 1) - 1) / dc.stride + 1;
+      conv = {{dc.cin, dc.h, dc.w}, {dc.cout, oh, ow}, dc.k, dc.k, dc.stride, dc.stride, dc.pad, dc.pad, dc.dil, dc.dil};
+    }
+    std::vector<int32_t> w(static_cast<size_t>(conv.kh * conv.kw * conv.in.c * conv.out.c)), bias(static_cast<size_t>(conv.out.c));
+    for (auto &x : w) x = weight(rng);
+    for (auto &x : bias) x = weight(rng) * 1000;
+    sp::ConvShape shape;
+    sp::Dense8Shape g;
+    std::vector<int8_t> packed;
+    ASSERT_TRUE(sp::fast_path_shape(dc.k == 0 ? ir::OpKind::Linear : ir::OpKind::Conv2d, conv, 1, w.size(), shape));
+    ASSERT_TRUE(sp::dense8_layout(shape, w, g, packed));
+    std::vector<int32_t> in(static_cast<size_t>(shape.in.size()));
+    // (lo, hi, density): spikes, graded payloads, widening after every group, the largest shift.
+    const int32_t ranges[][2] = {{1, 1}, {-3, 5}, {0, 127}, {-64, 63}};
+    for (const auto &r : ranges) {
+      std::uniform_int_distribution<int32_t> value(r[0], r[1]);
+      for (auto &x : in) x = rng() % 3 == 0 ? value(rng) : 0;
+      in[0] = r[0];
+      in[in.size() - 1] = r[1];
+      const auto expected = plain_conv(shape, in, w, bias);
+      std::vector<int32_t> out(expected.size(), -7), events_out(expected.size());
+      uint64_t ops = 0, event_ops = 0;
+      ASSERT_TRUE(sp::accumulate_dense8(g, in.data(), packed.data(), bias.data(), out.data(), &ops, 1e30))
+          << "cin " << dc.cin << " range " << r[0] << ".." << r[1];
+      EXPECT_EQ(out, expected) << "cin " << dc.cin << " cout " << dc.cout << " k " << dc.k << " range " << r[0] << ".." << r[1];
+      sp::Events<int32_t> e;
+      sp::collect(in.data(), shape.in, shape.out.c, e);
+      sp::accumulate(shape, e, w.data(), bias.data(), events_out.data(), &event_ops);
+      EXPECT_EQ(events_out, expected);
+      EXPECT_EQ(ops, event_ops) << "synaptic operations counted as the events count them";
+    }
+    // Values it cannot take leave the output alone and return false.
+    std::vector<int32_t> out(static_cast<size_t>(shape.out.size()), -7);
+    for (int32_t bad : {128, -65, std::numeric_limits<int32_t>::min()}) {
+      std::fill(in.begin(), in.end(), 1);
+      in[in.size() / 2] = bad;
+      EXPECT_FALSE(sp::accumulate_dense8(g, in.data(), packed.data(), bias.data(), out.data(), nullptr, 1e30)) << bad;
+    }
+    // A sparse step at the default cost stays with the events.
+    std::fill(in.begin(), in.end(), 0);
+    in[0] = 1;
+    EXPECT_FALSE(sp::accumulate_dense8(g, in.data(), packed.data(), bias.data(), out.data(), nullptr));
+    EXPECT_TRUE(std::all_of(out.begin(), out.end(), [](int32_t x) { return x == -7; }));
+  }
+}
+
+TEST(FastPathDense8, LayoutRefusesWeightsPast127AndOddOutputCounts) {
+  namespace sp = backends::cpu::sparse;
+  sp::ConvShape s{{4, 3, 3}, {8, 3, 3}, 3, 3, 1, 1, 1, 1, 1, 1};
+  std::vector<int32_t> w(static_cast<size_t>(9 * 4 * 8), 1);
+  sp::Dense8Shape g;
+  std::vector<int8_t> packed;
+  EXPECT_TRUE(sp::dense8_layout(s, w, g, packed));
+  w[5] = 128;
+  EXPECT_FALSE(sp::dense8_layout(s, w, g, packed));
+  w[5] = -128;
+  EXPECT_FALSE(sp::dense8_layout(s, w, g, packed));
+  s.out.c = 12;
+  std::vector<int32_t> w12(static_cast<size_t>(9 * 4 * 12), 1);
+  EXPECT_FALSE(sp::dense8_layout(s, w12, g, packed));
 }

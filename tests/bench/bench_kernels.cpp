@@ -3,6 +3,8 @@
 // runs, so that a change to a kernel can be measured without the rest of a network around it.
 //  - synaptic accumulation (backends/cpu/sparse.h: collect + accumulate) on the bundled models' layer
 //    shapes, for spike inputs and graded payloads at several densities: GSynOps/s;
+//  - the same in integer mode (8-bit weights, 32-bit values): the event kernels against the dense
+//    8-bit kernel, and the cost ratio the fast path chooses between them with (kDense8EventCost);
 //  - neuron updates (graded and IF, fp32 and integer): neuron-steps/s, vectorised against the scalar
 //    loops of snn/neuron.h that cpu-reference runs.
 // Build with -DNEUROCUDA_BUILD_BENCHMARKS=ON; run build/tests/neurocuda_bench_kernels [--quick].
@@ -93,6 +95,66 @@ void bench_synapses(bool quick) {
   }
 }
 
+// Integer networks with 8-bit weights and 32-bit values: the event kernels (collect + accumulate)
+// against the dense 8-bit kernel (accumulate_dense8, forced by a huge event cost), same inputs; "ratio" is how many dense
+// multiply-accumulates take as long as one synaptic operation of the events (kDense8EventCost).
+void bench_integer_synapses(bool quick) {
+  std::printf("\nsynaptic accumulation, 8-bit weights, 32-bit values, one thread: events against the dense 8-bit kernel\n");
+  std::printf("%-22s %-14s %-8s %7s %11s %11s %8s %7s\n", "layer", "shape", "input", "density", "events us", "dense us",
+              "speedup", "ratio");
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int32_t> weight(-127, 127);
+  std::uniform_real_distribution<float> u01(0.0f, 1.0f);
+  for (const auto &l : kLayers) {
+    sparse::ConvShape conv;
+    if (l.k == 0) {
+      conv.in = {l.cin, 1, 1};
+      conv.out = {l.cout, 1, 1};
+    } else {
+      const int64_t out = (l.size + 2 - l.k) / l.stride + 1;
+      conv = {{l.cin, l.size, l.size}, {l.cout, out, out}, l.k, l.k, l.stride, l.stride, 1, 1, 1, 1};
+    }
+    std::vector<int32_t> w(static_cast<size_t>(conv.in.c * conv.out.c * conv.kh * conv.kw)), bias(static_cast<size_t>(conv.out.c));
+    for (auto &x : w) x = weight(rng);
+    for (auto &x : bias) x = weight(rng) * 100;
+    sparse::ConvShape shape;
+    sparse::Dense8Shape g;
+    std::vector<int8_t> packed;
+    if (!sparse::fast_path_shape(l.k == 0 ? ir::OpKind::Linear : ir::OpKind::Conv2d, conv, 1, w.size(), shape) ||
+        !sparse::dense8_layout(shape, w, g, packed))
+      continue;
+    std::vector<int32_t> in(static_cast<size_t>(shape.in.size())), out(static_cast<size_t>(shape.out.size())), dense(out.size());
+    for (double density : {0.02, 0.05, 0.1, 0.25, 0.4})
+      for (bool payloads : {false, true}) {
+        for (auto &x : in) {
+          const float r = u01(rng);
+          x = r >= density ? 0 : !payloads ? 1 : r < 0.1 * density ? -1 : r < 0.3 * density ? 2 : 1;
+        }
+        sparse::Events<int32_t> e;
+        uint64_t ops = 0, dense_ops = 0;
+        sparse::collect(in.data(), shape.in, shape.out.c, e);
+        sparse::accumulate(shape, e, w.data(), bias.data(), out.data(), &ops);
+        if (!sparse::accumulate_dense8(g, in.data(), packed.data(), bias.data(), dense.data(), &dense_ops, 1e30)) {
+          std::printf("(the dense 8-bit kernel declined: no AVX2 on this CPU)\n");
+          return;
+        }
+        if (dense != out || dense_ops != ops) std::printf("MISMATCH between the kernels on %s\n", l.where);
+        const double te = best_time(quick ? 2 : 5, quick ? 50 : 300, [&] {
+          sparse::collect(in.data(), shape.in, shape.out.c, e);
+          sparse::accumulate(shape, e, w.data(), bias.data(), out.data(), nullptr);
+        });
+        const double td = best_time(quick ? 2 : 5, quick ? 50 : 300, [&] {
+          sparse::accumulate_dense8(g, in.data(), packed.data(), bias.data(), dense.data(), nullptr, 1e30);
+        });
+        const std::string dims = l.k == 0 ? std::to_string(l.cin) + "->" + std::to_string(l.cout)
+                                          : std::to_string(l.cin) + "->" + std::to_string(l.cout) + " " +
+                                                std::to_string(l.size) + "/" + std::to_string(l.stride);
+        std::printf("%-22s %-14s %-8s %7.2f %11.1f %11.1f %7.1fx %7.1f\n", l.where, dims.c_str(), payloads ? "payload" : "spikes",
+                    density, te * 1e6, td * 1e6, te / td, (te / static_cast<double>(ops)) / (td / static_cast<double>(g.macs)));
+      }
+  }
+}
+
 void bench_neurons(bool quick) {
   std::printf("\nneuron updates, one thread: vectorised fast path against the scalar reference loop\n");
   std::printf("%-16s %14s %14s %8s\n", "neuron", "fast Mstep/s", "scalar Mstep/s", "speedup");
@@ -149,6 +211,7 @@ void bench_neurons(bool quick) {
 int main(int argc, char **argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   bench_synapses(quick);
+  bench_integer_synapses(quick);
   bench_neurons(quick);
   return 0;
 }
