@@ -198,12 +198,36 @@ void bench_neurons(bool quick) {
       }
     });
   };
+  // 32-bit values: graded potentials held as doubles (the int32 program), IF potentials as int64.
+  std::vector<int32_t> cur32(icur.begin(), icur.end()), out32(n);
+  std::vector<double> dv(n), dnet(n), threshold_d(threshold.begin(), threshold.end());
+  const double int32_graded = best_time(runs, reps, [&] {
+    std::fill(dv.begin(), dv.end(), 100.0);
+    std::fill(dnet.begin(), dnet.end(), 0.0);
+    for (int64_t t = 1; t <= steps; ++t)
+      sparse::graded_layer_int(dv.data(), dnet.data(), cur32.data(), out32.data(), pixels, channels, threshold_d.data(),
+                               inverse.data(), t);
+  });
+  auto integer_if = [&](bool fast) {
+    return best_time(runs, reps, [&] {
+      std::fill(iv.begin(), iv.end(), 100);
+      for (int64_t t = 1; t <= steps; ++t) {
+        if (fast) sparse::if_layer_int(iv.data(), cur32.data(), out32.data(), pixels, channels, threshold.data());
+        else
+          for (size_t k = 0; k < n; ++k)
+            out32[k] = snn::if_step_int(iv[k], cur32[k], threshold[k % static_cast<size_t>(channels)]);
+      }
+    });
+  };
   const double per = static_cast<double>(n) * steps / 1e6;
   const double gf = fp32(true, true), gs = fp32(true, false), ff = fp32(false, true), fs = fp32(false, false);
-  const double intf = integer(true), ints = integer(false);
+  const double intf = integer(true), ints = integer(false), iff = integer_if(true), ifs = integer_if(false);
   std::printf("%-16s %14.0f %14.0f %7.1fx\n", "graded fp32", per / gf, per / gs, gs / gf);
   std::printf("%-16s %14.0f %14.0f %7.1fx\n", "IF fp32", per / ff, per / fs, fs / ff);
   std::printf("%-16s %14.0f %14.0f %7.1fx\n", "graded integer", per / intf, per / ints, ints / intf);
+  std::printf("%-16s %14.0f %14.0f %7.1fx   (32-bit values, potentials in doubles)\n", "graded int32", per / int32_graded,
+              per / ints, ints / int32_graded);
+  std::printf("%-16s %14.0f %14.0f %7.1fx\n", "IF integer", per / iff, per / ifs, ifs / iff);
 }
 
 } // namespace
