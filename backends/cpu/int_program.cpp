@@ -36,6 +36,10 @@ struct IStep {
   std::vector<double> inverse_threshold;  // graded, fast path: 1 / threshold per channel (empty: scalar step)
   // graded, fast path with 32-bit values: potentials and net counts held as doubles (threshold_d per channel)
   std::vector<double> threshold_d;
+  // ... and as int32 while the potentials and currents allow (sparse.h; thresholds below 2^29)
+  std::vector<int32_t> threshold32;
+  std::vector<float> inverse_f;
+  int32_t smallest_threshold = 0;
   bool fast_if = false;  // IF, fast path: the vectorised step (thresholds >= 1)
   // fast path (sparse.h): 32-bit weights, exact because the accumulator fits 31 bits
   bool fast = false;
@@ -53,6 +57,8 @@ template <typename V> struct IWorkspace {
   std::vector<std::vector<int64_t>> membrane, pool_sum, pool_max;
   std::vector<std::vector<int64_t>> net;  // per graded layer: net spike count so far
   std::vector<std::vector<double>> membrane_d, net_d;  // the same, for layers with IStep::threshold_d
+  std::vector<std::vector<int32_t>> membrane32, net32;  // ... and IStep::threshold32, until `wide`
+  std::vector<char> wide;                               // per layer: this sample moved it to doubles
   std::vector<int64_t> readout;
   sparse::Events<int32_t> events;
   std::vector<std::vector<uint64_t>> channel_spikes;  // per layer, summed over the samples this thread ran
@@ -111,6 +117,14 @@ public:
         if (kNarrow && !s.inverse_threshold.empty() &&
             std::all_of(n.v0.begin(), n.v0.end(), [](int64_t v) { return v > -(int64_t{1} << 40) && v < (int64_t{1} << 40); }))
           s.threshold_d.assign(n.threshold.begin(), n.threshold.end());
+        if (!s.threshold_d.empty() &&
+            std::all_of(n.threshold.begin(), n.threshold.end(), [](int64_t th) { return th >= 1 && th < (int64_t{1} << 29); })) {
+          for (int64_t th : n.threshold) {
+            s.threshold32.push_back(static_cast<int32_t>(th));
+            s.inverse_f.push_back(1.0f / static_cast<float>(th));
+          }
+          s.smallest_threshold = *std::min_element(s.threshold32.begin(), s.threshold32.end());
+        }
         s.layer = static_cast<int>(layers_.size());
         layers_.push_back({n.name, ir::numel(q_.shapes[static_cast<size_t>(n.output)]),
                            q_.shapes[static_cast<size_t>(n.output)].at(0), static_cast<int>(steps_.size())});
@@ -164,6 +178,9 @@ public:
       ws.net.resize(nl);
       ws.membrane_d.resize(nl);
       ws.net_d.resize(nl);
+      ws.membrane32.resize(nl);
+      ws.net32.resize(nl);
+      ws.wide.assign(nl, 1);
       ws.pool_sum.resize(static_cast<size_t>(pools_));
       ws.pool_max.resize(static_cast<size_t>(pools_));
       ws.readout.resize(static_cast<size_t>(classes_));
@@ -231,7 +248,16 @@ private:
     for (const auto &s : steps_)
       if (s.is_static && s.node->kind != OpKind::Input) execute(ws, s, nullptr);
     for (const auto &s : steps_) {
-      if (s.node->kind == OpKind::IF && !s.threshold_d.empty()) {
+      const auto *v0 = s.node->v0.data();
+      if (s.node->kind == OpKind::IF && !s.threshold32.empty() &&
+          std::all_of(v0, v0 + s.out_dims.c, [](int64_t x) { return x > -(int64_t{1} << 30) && x < (int64_t{1} << 30); })) {
+        auto &v = ws.membrane32[static_cast<size_t>(s.layer)];
+        v.resize(static_cast<size_t>(s.out_dims.size()));
+        ws.net32[static_cast<size_t>(s.layer)].assign(v.size(), 0);
+        for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<int32_t>(v0[k % static_cast<size_t>(s.out_dims.c)]);
+        ws.wide[static_cast<size_t>(s.layer)] = 0;
+      } else if (s.node->kind == OpKind::IF && !s.threshold_d.empty()) {
+        ws.wide[static_cast<size_t>(s.layer)] = 1;
         auto &v = ws.membrane_d[static_cast<size_t>(s.layer)];
         v.resize(static_cast<size_t>(s.out_dims.size()));
         ws.net_d[static_cast<size_t>(s.layer)].assign(v.size(), 0.0);
@@ -265,11 +291,21 @@ private:
         uint64_t count = 0;
         const int64_t *th = s.node->threshold.data();
         const int64_t pixels = static_cast<int64_t>(out.size()) / c;
-        if (!s.threshold_d.empty()) {  // 32-bit values: potentials and net counts in doubles (sparse.h)
-          if constexpr (kNarrow)
-            count = sparse::graded_layer_int(ws.membrane_d[static_cast<size_t>(s.layer)].data(),
-                                             ws.net_d[static_cast<size_t>(s.layer)].data(), cur.data(), out.data(), pixels,
-                                             c, s.threshold_d.data(), s.inverse_threshold.data(), t);
+        if (!s.threshold_d.empty()) {  // 32-bit values: potentials and net counts in int32, else doubles (sparse.h)
+          if constexpr (kNarrow) {
+            const auto l = static_cast<size_t>(s.layer);
+            if (!ws.wide[l] && !sparse::graded_layer_int32(ws.membrane32[l].data(), ws.net32[l].data(), cur.data(),
+                                                            out.data(), pixels, c, s.threshold32.data(), s.inverse_f.data(),
+                                                            s.smallest_threshold, t, count)) {
+              // Potentials or currents too large for it: this layer goes on in doubles for the rest of the sample.
+              ws.wide[l] = 1;
+              ws.membrane_d[l].assign(ws.membrane32[l].begin(), ws.membrane32[l].end());
+              ws.net_d[l].assign(ws.net32[l].begin(), ws.net32[l].end());
+            }
+            if (ws.wide[l])
+              count = sparse::graded_layer_int(ws.membrane_d[l].data(), ws.net_d[l].data(), cur.data(), out.data(), pixels,
+                                               c, s.threshold_d.data(), s.inverse_threshold.data(), t);
+          }
         } else if (s.fast_if) {
           count = sparse::if_layer_int(v.data(), cur.data(), out.data(), pixels, c, th);
         } else if (s.graded && !s.inverse_threshold.empty()) {  // the fast path's vectorised, division-free step

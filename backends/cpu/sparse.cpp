@@ -32,6 +32,8 @@ namespace neurocuda::backends::cpu::sparse {
   uint64_t if_layer_int(int64_t *, const int32_t *, int32_t *, int64_t, int64_t, const int64_t *);              \
   bool accumulate_dense8(const Dense8Shape &, const int32_t *, const int8_t *, const int32_t *, int32_t *,      \
                          uint64_t *, uint8_t *, int32_t *, double);                                            \
+  uint64_t graded_layer_int32(int32_t *, int32_t *, const int32_t *, int32_t *, int64_t, int64_t, const int32_t *, \
+                              const float *, int32_t, int64_t);                                                \
   void running_max_pool_int(const int64_t *, int64_t *, int64_t *, int64_t *, int64_t, int64_t, int64_t, int64_t, \
                             int64_t, int64_t, int64_t);                                                        \
   void running_max_pool_int(const int32_t *, int64_t *, int64_t *, int32_t *, int64_t, int64_t, int64_t, int64_t, \
@@ -197,6 +199,15 @@ bool accumulate_dense8(const Dense8Shape &g, const int32_t *in, const int8_t *w,
   if (bytes.size() < size) bytes.resize(size);
   if (correction.size() < static_cast<size_t>(g.cout)) correction.resize(static_cast<size_t>(g.cout));
   return avx2::accumulate_dense8(g, in, w, bias, out, ops, bytes.data(), correction.data(), event_cost);
+}
+
+bool graded_layer_int32(int32_t *v, int32_t *net, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
+                        const int32_t *threshold, const float *inverse, int32_t smallest, int64_t t, uint64_t &count) {
+  const uint64_t r = has_avx2() ? avx2::graded_layer_int32(v, net, cur, out, pixels, channels, threshold, inverse, smallest, t)
+                                : sse::graded_layer_int32(v, net, cur, out, pixels, channels, threshold, inverse, smallest, t);
+  if (r == ~uint64_t{0}) return false;
+  count = r;
+  return true;
 }
 
 template <typename V>

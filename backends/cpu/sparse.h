@@ -140,6 +140,13 @@ uint64_t graded_layer_int(int64_t *v, int64_t *net, const int64_t *cur, int64_t 
 /// The same with 32-bit currents and payloads (potentials and net counts stay 64-bit).
 uint64_t graded_layer_int(int64_t *v, int64_t *net, const int32_t *cur, int32_t *out, int64_t pixels,
                           int64_t channels, const int64_t *threshold, const double *inverse, int64_t t);
+/// The integer graded step on int32 potentials and net counts, 8 neurons at a time (thresholds from
+/// `smallest` >= 1 to below 2^29, `inverse` their float reciprocals): the same results as
+/// snn::graded_step_int. Returns false, changing nothing, when a potential or current reaches 2^30
+/// in magnitude or the largest of each sum to smallest * 2^23 or more; else sets count to the
+/// number of spikes.
+bool graded_layer_int32(int32_t *v, int32_t *net, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
+                        const int32_t *threshold, const float *inverse, int32_t smallest, int64_t t, uint64_t &count);
 /// One timestep of an integer IF population (HWC, per-channel thresholds >= 1): snn::if_step_int's
 /// results, vectorised; int64 potentials, currents and outputs of the integer program's value type.
 /// Returns the number of spikes.

@@ -208,6 +208,16 @@ void bench_neurons(bool quick) {
       sparse::graded_layer_int(dv.data(), dnet.data(), cur32.data(), out32.data(), pixels, channels, threshold_d.data(),
                                inverse.data(), t);
   });
+  std::vector<int32_t> v32(n), net32(n), threshold32(threshold.begin(), threshold.end());
+  std::vector<float> inverse_f(inverse.begin(), inverse.end());
+  const double int32_narrow = best_time(runs, reps, [&] {
+    std::fill(v32.begin(), v32.end(), 100);
+    std::fill(net32.begin(), net32.end(), 0);
+    uint64_t count = 0;
+    for (int64_t t = 1; t <= steps; ++t)
+      sparse::graded_layer_int32(v32.data(), net32.data(), cur32.data(), out32.data(), pixels, channels, threshold32.data(),
+                                 inverse_f.data(), threshold32[0], t, count);
+  });
   auto integer_if = [&](bool fast) {
     return best_time(runs, reps, [&] {
       std::fill(iv.begin(), iv.end(), 100);
@@ -227,6 +237,8 @@ void bench_neurons(bool quick) {
   std::printf("%-16s %14.0f %14.0f %7.1fx\n", "graded integer", per / intf, per / ints, ints / intf);
   std::printf("%-16s %14.0f %14.0f %7.1fx   (32-bit values, potentials in doubles)\n", "graded int32", per / int32_graded,
               per / ints, ints / int32_graded);
+  std::printf("%-16s %14.0f %14.0f %7.1fx   (32-bit values, potentials in int32)\n", "graded int32", per / int32_narrow,
+              per / ints, ints / int32_narrow);
   std::printf("%-16s %14.0f %14.0f %7.1fx\n", "IF integer", per / iff, per / ifs, ifs / iff);
 }
 
