@@ -51,24 +51,26 @@ const Layer kLayers[] = {
     {"vgg classifier.2", 3136, 128, 1, 0, 1},
 };
 
+// A layer's geometry (padding 1), or a linear layer's as the 1x1 case.
+sparse::ConvShape geometry(const Layer &l) {
+  sparse::ConvShape conv;
+  if (l.k == 0) {
+    conv.in = {l.cin, 1, 1};
+    conv.out = {l.cout, 1, 1};
+  } else {
+    const int64_t out = (l.size + 2 - l.k) / l.stride + 1;
+    conv = {{l.cin, l.size, l.size}, {l.cout, out, out}, l.k, l.k, l.stride, l.stride, 1, 1, 1, 1};
+  }
+  return conv;
+}
+
 void bench_synapses(bool quick) {
   std::printf("synaptic accumulation (collect + accumulate), fp32, one thread\n");
   std::printf("%-22s %-14s %-8s %7s %10s %12s\n", "layer", "shape", "input", "density", "us/step", "GSynOps/s");
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f), u01(0.0f, 1.0f);
   for (const auto &l : kLayers) {
-    sparse::ConvShape conv;
-    if (l.k == 0) {
-      conv.in = {l.cin, 1, 1};
-      conv.out = {l.cout, 1, 1};
-    } else {
-      const int64_t out = (l.size + 2 - l.k) / l.stride + 1;
-      conv.in = {l.cin, l.size, l.size};
-      conv.out = {l.cout, out, out};
-      conv.kh = conv.kw = l.k;
-      conv.sh = conv.sw = l.stride;
-      conv.ph = conv.pw = 1;
-    }
+    const sparse::ConvShape conv = geometry(l);
     std::vector<float> w(static_cast<size_t>(conv.in.c * conv.out.c * conv.kh * conv.kw)), bias(static_cast<size_t>(conv.out.c));
     for (auto &x : w) x = u(rng);
     for (auto &x : bias) x = u(rng);
@@ -106,14 +108,7 @@ void bench_integer_synapses(bool quick) {
   std::uniform_int_distribution<int32_t> weight(-127, 127);
   std::uniform_real_distribution<float> u01(0.0f, 1.0f);
   for (const auto &l : kLayers) {
-    sparse::ConvShape conv;
-    if (l.k == 0) {
-      conv.in = {l.cin, 1, 1};
-      conv.out = {l.cout, 1, 1};
-    } else {
-      const int64_t out = (l.size + 2 - l.k) / l.stride + 1;
-      conv = {{l.cin, l.size, l.size}, {l.cout, out, out}, l.k, l.k, l.stride, l.stride, 1, 1, 1, 1};
-    }
+    const sparse::ConvShape conv = geometry(l);
     std::vector<int32_t> w(static_cast<size_t>(conv.in.c * conv.out.c * conv.kh * conv.kw)), bias(static_cast<size_t>(conv.out.c));
     for (auto &x : w) x = weight(rng);
     for (auto &x : bias) x = weight(rng) * 100;
