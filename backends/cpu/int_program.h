@@ -9,8 +9,11 @@
 
 namespace neurocuda::backends::cpu {
 
-/// Lays out a quantized network for integer execution on the CPU; with fast, time-varying
-/// convolutions and linear layers whose accumulators fit 31 bits use the 32-bit fast path (sparse.h).
+/// Lays out a quantized network for integer execution on the CPU. Without fast, the plain int64
+/// program (cpu-reference). With fast: time-varying convolutions and linear layers whose accumulators
+/// fit 31 bits take the 32-bit event kernels or, with 8-bit weights and a dense enough step, the
+/// dense 8-bit kernel (sparse.h); values are int32 when every node's bound allows, and neuron
+/// updates and running max-pools are vectorised (docs/integer-mode.md).
 std::unique_ptr<Program> make_int_program(const quant::QGraph &graph, bool fast);
 
 } // namespace neurocuda::backends::cpu
