@@ -82,10 +82,19 @@ def main():
             t = r["timing"]
             rows.append((model, neuron, backend, precision, t["snn_images_per_second"], t["ann_images_per_second"],
                          r["spike_rate"], r["synops_per_sample"] * t["snn_images_per_second"], t["threads"], peak))
+    # Every row of a model times the same ANN (same network, samples, batch, threads) next to its SNN;
+    # the machine's drift moves that number between rows, so each ratio is also given against the
+    # median of the model's ANN timings in this run.
+    ann_median = {}
+    for model in {r[0] for r in rows}:
+        anns = sorted(r[5] for r in rows if r[0] == model)
+        ann_median[model] = anns[len(anns) // 2] if len(anns) % 2 else (anns[len(anns) // 2 - 1] + anns[len(anns) // 2]) / 2
     print(f"T={args.T}, {args.samples} Fashion-MNIST test images, batch {args.batch}; ANN = LibTorch forward, same samples and threads")
-    print(f"{'model':<13} {'neuron':<7} {'backend':<13} {'mode':<5} {'SNN img/s':>10} {'ANN img/s':>10} {'SNN/ANN time':>13} {'spike rate':>10} {'SynOps/s':>10} threads {'peak MB':>8}")
+    print(f"{'model':<13} {'neuron':<7} {'backend':<13} {'mode':<5} {'SNN img/s':>10} {'ANN img/s':>10} {'SNN/ANN time':>13} {'vs median':>10} {'spike rate':>10} {'SynOps/s':>10} threads {'peak MB':>8}")
     for m, n, b, p, snn, ann, rate, sops, th, peak in rows:
-        print(f"{m:<13} {n:<7} {b:<13} {p:<5} {snn:>10.1f} {ann:>10.1f} {ann / snn:>12.1f}x {rate:>10.4f} {sops:>10.3g} {th:>7} {peak:>8.0f}")
+        print(f"{m:<13} {n:<7} {b:<13} {p:<5} {snn:>10.1f} {ann:>10.1f} {ann / snn:>12.1f}x {ann_median[m] / snn:>9.1f}x {rate:>10.4f} {sops:>10.3g} {th:>7} {peak:>8.0f}")
+    print("SNN/ANN time: against the ANN timed in the same process; vs median: against the median of the "
+          "model's ANN timings in this run (" + ", ".join(f"{m} {ann_median[m]:.1f} img/s" for m in sorted(ann_median)) + ")")
     if not any(b == "cuda" for _, _, b, *_ in rows):
         print("(no CUDA backend or GPU here: CUDA rows omitted)")
     print()
