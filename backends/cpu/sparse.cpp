@@ -166,17 +166,11 @@ bool dense8_layout(const ConvShape &s, const std::vector<int32_t> &w, Dense8Shap
   g.height = s.in.h + 2 * s.ph;
   g.width = s.in.w + 2 * s.pw;
   g.macs = s.out.h * s.out.w * s.kh * s.kw * s.in.c * s.out.c;
-  auto fan = [](int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
-    std::vector<int64_t> f(static_cast<size_t>(in), 0);
-    for (int64_t o = 0; o < out; ++o)
-      for (int64_t t = 0; t < k; ++t) {
-        const int64_t i = o * stride - pad + t * dil;
-        if (i >= 0 && i < in) ++f[static_cast<size_t>(i)];
-      }
-    return f;
-  };
-  g.row_fan = fan(s.in.h, s.out.h, s.kh, s.sh, s.ph, s.dh);
-  g.col_fan = fan(s.in.w, s.out.w, s.kw, s.sw, s.pw, s.dw);
+  // How many output rows (columns) each input row (column) reaches: the reference scatter's tap tables.
+  for (const auto &taps : make_taps(s.in.h, s.out.h, s.kh, s.sh, s.ph, s.dh))
+    g.row_fan.push_back(static_cast<int64_t>(taps.size()));
+  for (const auto &taps : make_taps(s.in.w, s.out.w, s.kw, s.sw, s.pw, s.dw))
+    g.col_fan.push_back(static_cast<int64_t>(taps.size()));
   for (int64_t ky = 0; ky < s.kh; ++ky)
     for (int64_t kx = 0; kx < s.kw; ++kx) g.tap_input.push_back((ky * s.dh * g.width + kx * s.dw) * g.cin4);
   g.weight_sum.assign(static_cast<size_t>(g.cout), 0);

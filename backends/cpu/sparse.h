@@ -102,17 +102,19 @@ struct Dense8Shape {
 /// the dense 8-bit kernel (every |weight| <= 127, c_out a multiple of 8), and if so its layout.
 bool dense8_layout(const ConvShape &s, const std::vector<int32_t> &w, Dense8Shape &g, std::vector<int8_t> &packed);
 
-/// Integer mode, 32-bit values: out = conv(in, w) + bias with 8-bit multiplies, the whole input at
-/// once (AVX2), exact: false, leaving out untouched, when this CPU lacks AVX2, an input is outside
-/// [-64, 127] (or the range is wider than 255), or the step is sparse enough that the event kernels cost less (the synaptic operations
-/// times kDense8EventCost below the dense multiply-accumulates). Adds the synaptic operations the
-/// events would have made to *ops, as accumulate does.
 /// Dense 8-bit multiply-accumulates taken to cost as much as one synaptic operation of the event
 /// kernels: steps whose synaptic operations times this fall below the dense pass's multiply-accumulates
 /// (density below ~1/10) stay with the events. neurocuda_bench_kernels puts the break-even at 4-6 on
 /// uniformly random spikes (results/bench_kernels.txt), but whole networks ran slower at 5 than at 10
 /// or 20 (alternated int8 runs of both bundled models; 10 and 20 were indistinguishable).
 constexpr double kDense8EventCost = 10.0;
+
+/// Integer mode, 32-bit values: out = conv(in, w) + bias with 8-bit multiplies, the whole input at
+/// once (AVX2), exact. False, leaving out untouched, when this CPU lacks AVX2, an input is outside
+/// [-64, 127], the largest input minus the smallest exceeds 129 (two products must fit int16), or
+/// the step is sparse enough that the event kernels cost less (its synaptic operations times
+/// event_cost below the dense multiply-accumulates). Adds the synaptic operations the events would
+/// have made to *ops, as accumulate does.
 bool accumulate_dense8(const Dense8Shape &g, const int32_t *in, const int8_t *w, const int32_t *bias, int32_t *out,
                        uint64_t *ops, double event_cost = kDense8EventCost);
 
@@ -140,6 +142,11 @@ uint64_t graded_layer_int(int64_t *v, int64_t *net, const int64_t *cur, int64_t 
 /// The same with 32-bit currents and payloads (potentials and net counts stay 64-bit).
 uint64_t graded_layer_int(int64_t *v, int64_t *net, const int32_t *cur, int32_t *out, int64_t pixels,
                           int64_t channels, const int64_t *threshold, const double *inverse, int64_t t);
+/// The same with 32-bit currents and payloads and with potentials, net counts and thresholds held as
+/// doubles (exact integers), for callers that can bound every potential below 2^50 in magnitude: no
+/// conversions and no range checks.
+uint64_t graded_layer_int(double *v, double *net, const int32_t *cur, int32_t *out, int64_t pixels,
+                          int64_t channels, const double *threshold, const double *inverse, int64_t t);
 /// The integer graded step on int32 potentials and net counts, 8 neurons at a time (thresholds from
 /// `smallest` >= 1 to below 2^29, `inverse` their float reciprocals): the same results as
 /// snn::graded_step_int. Returns false, changing nothing, when a potential or current reaches 2^30
@@ -154,9 +161,5 @@ uint64_t if_layer_int(int64_t *v, const int64_t *cur, int64_t *out, int64_t pixe
                       const int64_t *threshold);
 uint64_t if_layer_int(int64_t *v, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
                       const int64_t *threshold);
-/// The same with potentials, net counts and thresholds held as doubles (exact integers), for callers
-/// that can bound every potential below 2^50 in magnitude: no conversions and no range checks.
-uint64_t graded_layer_int(double *v, double *net, const int32_t *cur, int32_t *out, int64_t pixels,
-                          int64_t channels, const double *threshold, const double *inverse, int64_t t);
 
 } // namespace neurocuda::backends::cpu::sparse

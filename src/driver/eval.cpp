@@ -26,7 +26,7 @@
 namespace neurocuda::driver {
 
 namespace {
-/// ANN forward passes run untimed before eval times the ANN (see the warm-up in run_eval's loop).
+/// ANN forward passes run untimed before evaluate times the ANN (the warm-up in its batch loop).
 constexpr int kAnnWarmupRuns = 2;
 } // namespace
 

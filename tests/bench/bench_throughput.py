@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,10 +86,7 @@ def main():
     # Every row of a model times the same ANN (same network, samples, batch, threads) next to its SNN;
     # the machine's drift moves that number between rows, so each ratio is also given against the
     # median of the model's ANN timings in this run.
-    ann_median = {}
-    for model in {r[0] for r in rows}:
-        anns = sorted(r[5] for r in rows if r[0] == model)
-        ann_median[model] = anns[len(anns) // 2] if len(anns) % 2 else (anns[len(anns) // 2 - 1] + anns[len(anns) // 2]) / 2
+    ann_median = {model: statistics.median(r[5] for r in rows if r[0] == model) for model in {r[0] for r in rows}}
     print(f"T={args.T}, {args.samples} Fashion-MNIST test images, batch {args.batch}; ANN = LibTorch forward, same samples and threads")
     print(f"{'model':<13} {'neuron':<7} {'backend':<13} {'mode':<5} {'SNN img/s':>10} {'ANN img/s':>10} {'SNN/ANN time':>13} {'vs median':>10} {'spike rate':>10} {'SynOps/s':>10} threads {'peak MB':>8}")
     for m, n, b, p, snn, ann, rate, sops, th, peak in rows:
