@@ -199,7 +199,7 @@ bool graded_layer_int32(int32_t *v, int32_t *net, const int32_t *cur, int32_t *o
                         const int32_t *threshold, const float *inverse, int32_t smallest, int64_t t, uint64_t &count) {
   const uint64_t r = has_avx2() ? avx2::graded_layer_int32(v, net, cur, out, pixels, channels, threshold, inverse, smallest, t)
                                 : sse::graded_layer_int32(v, net, cur, out, pixels, channels, threshold, inverse, smallest, t);
-  if (r == ~uint64_t{0}) return false;
+  if (r == kNotNarrow) return false;
   count = r;
   return true;
 }

@@ -147,6 +147,8 @@ uint64_t graded_layer_int(int64_t *v, int64_t *net, const int32_t *cur, int32_t 
 /// conversions and no range checks.
 uint64_t graded_layer_int(double *v, double *net, const int32_t *cur, int32_t *out, int64_t pixels,
                           int64_t channels, const double *threshold, const double *inverse, int64_t t);
+/// What the per-instruction-set int32 graded kernels return when they decline a step (sparse.cpp).
+constexpr uint64_t kNotNarrow = ~uint64_t{0};
 /// The integer graded step on int32 potentials and net counts, 8 neurons at a time (thresholds from
 /// `smallest` >= 1 to below 2^29, `inverse` their float reciprocals): the same results as
 /// snn::graded_step_int. Returns false, changing nothing, when a potential or current reaches 2^30
