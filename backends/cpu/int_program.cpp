@@ -41,6 +41,8 @@ struct IStep {
   std::vector<float> inverse_f;
   int32_t smallest_threshold = 0;
   bool fast_if = false;  // IF, fast path: the vectorised step (thresholds >= 1)
+  // ... with 32-bit values and thresholds below 2^31: int32 potentials, in runs whose T bounds them
+  std::vector<int32_t> threshold_if32;
   // fast path (sparse.h): 32-bit weights, exact because the accumulator fits 31 bits
   bool fast = false;
   sparse::ConvShape geom;
@@ -49,6 +51,7 @@ struct IStep {
   bool dense8 = false;                             // 32-bit values, 8-bit weights: the dense kernel when it pays
   sparse::Dense8Shape d8;
   std::vector<int8_t> packed8;
+  std::vector<int8_t> linear8;                     // 32-bit values, linear, 8-bit weights [in][out]: events
   std::vector<std::vector<int32_t>> multiplier32;  // add with 32-bit values
 };
 
@@ -59,6 +62,9 @@ template <typename V> struct IWorkspace {
   std::vector<std::vector<double>> membrane_d, net_d;  // the same, for layers with IStep::threshold_d
   std::vector<std::vector<int32_t>> membrane32, net32;  // ... and IStep::threshold32, until `wide`
   std::vector<char> wide;                               // per layer: this sample moved it to doubles
+  std::vector<char> if32;                               // per layer: IF potentials in membrane32 (this run's T)
+  std::vector<char> pool32;                             // per pool: running sums in pool_sum32 (this run's T)
+  std::vector<std::vector<int32_t>> pool_sum32, pool_max32;
   std::vector<int64_t> readout;
   sparse::Events<int32_t> events;
   std::vector<std::vector<uint64_t>> channel_spikes;  // per layer, summed over the samples this thread ran
@@ -96,6 +102,9 @@ public:
       if (s.fast && kNarrow) {
         s.bias32.assign(n.bias.begin(), n.bias.end());
         s.dense8 = sparse::dense8_layout(s.geom, s.packed32, s.d8, s.packed8);
+        if (n.kind == OpKind::Linear && s.geom.out.c % 16 == 0 &&
+            std::all_of(s.packed32.begin(), s.packed32.end(), [](int32_t x) { return x >= -127 && x <= 127; }))
+          s.linear8.assign(s.packed32.begin(), s.packed32.end());
       }
       if (kNarrow)
         for (const auto &m : n.multiplier) s.multiplier32.emplace_back(m.begin(), m.end());
@@ -107,6 +116,9 @@ public:
       if (n.kind == OpKind::IF) {
         s.graded = n.graded();
         s.fast_if = fast && !s.graded && std::all_of(n.threshold.begin(), n.threshold.end(), [](int64_t th) { return th >= 1; });
+        if (kNarrow && s.fast_if &&
+            std::all_of(n.threshold.begin(), n.threshold.end(), [](int64_t th) { return th <= std::numeric_limits<int32_t>::max(); }))
+          s.threshold_if32.assign(n.threshold.begin(), n.threshold.end());
         // The fast path's division-free graded step takes thresholds below 2^40 (sparse.h).
         if (s.graded && fast &&
             std::all_of(n.threshold.begin(), n.threshold.end(), [](int64_t th) { return th > 0 && th < (int64_t{1} << 40); }))
@@ -181,6 +193,14 @@ public:
       ws.membrane32.resize(nl);
       ws.net32.resize(nl);
       ws.wide.assign(nl, 1);
+      ws.if32.assign(nl, 0);
+      ws.pool32.assign(static_cast<size_t>(pools_), 0);
+      ws.pool_sum32.resize(static_cast<size_t>(pools_));
+      ws.pool_max32.resize(static_cast<size_t>(pools_));
+      for (const auto &s : steps_) {
+        if (!s.threshold_if32.empty()) ws.if32[static_cast<size_t>(s.layer)] = if_fits_int32(s, tmax);
+        if (s.fast_pool && kNarrow) ws.pool32[static_cast<size_t>(s.pool_state)] = pool_fits_int32(s, tmax);
+      }
       ws.pool_sum.resize(static_cast<size_t>(pools_));
       ws.pool_max.resize(static_cast<size_t>(pools_));
       ws.readout.resize(static_cast<size_t>(classes_));
@@ -235,6 +255,22 @@ private:
     }
   }
 
+  // Whether an IF layer's potentials stay within int32 for T steps: they start at v0 and move by at
+  // most one current a step, |current| < 2^(bits - 2) (the IF node's bits cover twice its input's
+  // bound, quantize.cpp), and v + I is formed before the threshold is subtracted.
+  static bool if_fits_int32(const IStep &s, int64_t tmax) {
+    int64_t v0 = 0;
+    for (int64_t x : s.node->v0) v0 = std::max(v0, x < 0 ? -x : x);
+    const int bits = s.node->accumulator_bits;
+    if (bits < 2 || bits > 31 || v0 >= (int64_t{1} << 31)) return false;
+    return v0 + (tmax + 1) * (int64_t{1} << (bits - 2)) < (int64_t{1} << 31);
+  }
+  // Whether a running max-pool's sums stay within int32 for T steps: |input| < 2^(bits - 1).
+  static bool pool_fits_int32(const IStep &s, int64_t tmax) {
+    const int bits = s.node->accumulator_bits;
+    return bits >= 1 && bits <= 31 && tmax * (int64_t{1} << (bits - 1)) < (int64_t{1} << 31);
+  }
+
   void run_sample(IWorkspace<V> &ws, const float *x, const std::vector<int> &cps, int delay, int32_t *preds, size_t batch,
                   size_t sample, uint64_t *spikes, uint64_t *synops, uint64_t *trace) const {
     const size_t nl = layers_.size();
@@ -262,11 +298,18 @@ private:
         v.resize(static_cast<size_t>(s.out_dims.size()));
         ws.net_d[static_cast<size_t>(s.layer)].assign(v.size(), 0.0);
         for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<double>(s.node->v0[k % static_cast<size_t>(s.out_dims.c)]);
+      } else if (s.node->kind == OpKind::IF && ws.if32[static_cast<size_t>(s.layer)]) {
+        auto &v = ws.membrane32[static_cast<size_t>(s.layer)];
+        v.resize(static_cast<size_t>(s.out_dims.size()));
+        for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<int32_t>(v0[k % static_cast<size_t>(s.out_dims.c)]);
       } else if (s.node->kind == OpKind::IF) {
         auto &v = ws.membrane[static_cast<size_t>(s.layer)];
         v.resize(static_cast<size_t>(s.out_dims.size()));
         if (s.graded) ws.net[static_cast<size_t>(s.layer)].assign(v.size(), 0);
         for (size_t k = 0; k < v.size(); ++k) v[k] = s.node->v0[k % static_cast<size_t>(s.out_dims.c)];
+      } else if (s.pool_state >= 0 && ws.pool32[static_cast<size_t>(s.pool_state)]) {
+        ws.pool_sum32[static_cast<size_t>(s.pool_state)].assign(static_cast<size_t>(s.in_dims.size()), 0);
+        ws.pool_max32[static_cast<size_t>(s.pool_state)].assign(static_cast<size_t>(s.out_dims.size()), 0);
       } else if (s.pool_state >= 0) {
         ws.pool_sum[static_cast<size_t>(s.pool_state)].assign(static_cast<size_t>(s.in_dims.size()), 0);
         ws.pool_max[static_cast<size_t>(s.pool_state)].assign(static_cast<size_t>(s.out_dims.size()), 0);
@@ -306,6 +349,10 @@ private:
               count = sparse::graded_layer_int(ws.membrane_d[l].data(), ws.net_d[l].data(), cur.data(), out.data(), pixels,
                                                c, s.threshold_d.data(), s.inverse_threshold.data(), t);
           }
+        } else if (ws.if32[static_cast<size_t>(s.layer)]) {
+          if constexpr (kNarrow)
+            count = sparse::if_layer_int32(ws.membrane32[static_cast<size_t>(s.layer)].data(), cur.data(), out.data(),
+                                           pixels, c, s.threshold_if32.data());
         } else if (s.fast_if) {
           count = sparse::if_layer_int(v.data(), cur.data(), out.data(), pixels, c, th);
         } else if (s.graded && !s.inverse_threshold.empty()) {  // the fast path's vectorised, division-free step
@@ -359,6 +406,10 @@ private:
     auto &out = ws.values[static_cast<size_t>(n.output)];
     const auto &in = ws.values[static_cast<size_t>(n.inputs.at(0))];
     const Dims a = s.in_dims, b = s.out_dims;
+    if constexpr (kNarrow)
+      if (!s.linear8.empty() && sparse::accumulate_linear8(in.data(), a.size(), s.linear8.data(), s.bias32.data(), out.data(),
+                                                           b.c, ops))
+        return;
     if constexpr (kNarrow)
       if (s.dense8 && sparse::accumulate_dense8(s.d8, in.data(), s.packed8.data(), s.bias32.data(), out.data(), ops)) return;
     if (s.fast && sparse::collect(in.data(), a, s.geom.out.c, ws.events)) {
@@ -438,6 +489,11 @@ private:
       }
       // Over time: the maxima of the running sums (int64: they grow with t), output their increments,
       // which are within one step's bound.
+      if constexpr (kNarrow)
+        if (ws.pool32[static_cast<size_t>(s.pool_state)])  // int32 sums: this run's T bounds them
+          return sparse::running_max_pool(in.data(), ws.pool_sum32[static_cast<size_t>(s.pool_state)].data(),
+                                          ws.pool_max32[static_cast<size_t>(s.pool_state)].data(), out.data(), a.h, a.w,
+                                          a.c, s.kh, s.kw, b.h, b.w);
       auto &sum = ws.pool_sum[static_cast<size_t>(s.pool_state)];
       auto &prev = ws.pool_max[static_cast<size_t>(s.pool_state)];
       if (s.fast_pool)  // windows tile the input: one pass (sparse.h)
@@ -480,6 +536,16 @@ private:
       // With 32-bit values the products and partial sums fit 31 bits too (the node's bound covers them),
       // so they are 32-bit multiplies, which vectorise (64-bit ones do not).
       using M = std::conditional_t<kNarrow, int32_t, int64_t>;
+      if constexpr (kNarrow) {
+        thread_local std::vector<const int32_t *> xs, ms;
+        xs.clear(), ms.clear();
+        for (size_t i = 0; i < n.inputs.size(); ++i) {
+          xs.push_back(ws.values[static_cast<size_t>(n.inputs[i])].data());
+          ms.push_back(s.multiplier32[i].data());
+        }
+        return sparse::add_int32(xs.data(), ms.data(), static_cast<int>(xs.size()), out.data(), static_cast<int64_t>(pixels),
+                                 static_cast<int64_t>(c));
+      }
       for (size_t i = 0; i < n.inputs.size(); ++i) {
         const V *x = ws.values[static_cast<size_t>(n.inputs[i])].data();
         const M *m;

@@ -38,6 +38,12 @@ namespace neurocuda::backends::cpu::sparse {
                             int64_t, int64_t, int64_t);                                                        \
   void running_max_pool_int(const int32_t *, int64_t *, int64_t *, int32_t *, int64_t, int64_t, int64_t, int64_t, \
                             int64_t, int64_t, int64_t);                                                        \
+  uint64_t if_layer_int32(int32_t *, const int32_t *, int32_t *, int64_t, int64_t, const int32_t *);            \
+  void running_max_pool_int32(const int32_t *, int32_t *, int32_t *, int32_t *, int64_t, int64_t, int64_t,      \
+                              int64_t, int64_t, int64_t, int64_t);                                             \
+  void add_int32(const int32_t *const *, const int32_t *const *, int, int32_t *, int64_t, int64_t);            \
+  bool accumulate_linear8(const int32_t *, int64_t, const int8_t *, const int32_t *, int32_t *, int64_t,        \
+                          uint64_t *, int32_t *, int32_t *, double);                                           \
   }
 NEUROCUDA_DECLARE_KERNELS(avx2)
 NEUROCUDA_DECLARE_KERNELS(sse)
@@ -219,6 +225,36 @@ void running_max_pool(const int64_t *in, int64_t *sum, int64_t *prev, int64_t *o
 void running_max_pool(const int32_t *in, int64_t *sum, int64_t *prev, int32_t *out, int64_t h, int64_t w, int64_t c,
                       int64_t kh, int64_t kw, int64_t oh, int64_t ow) {
   max_pool_int(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
+}
+
+uint64_t if_layer_int32(int32_t *v, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
+                        const int32_t *threshold) {
+  return has_avx2() ? avx2::if_layer_int32(v, cur, out, pixels, channels, threshold)
+                    : sse::if_layer_int32(v, cur, out, pixels, channels, threshold);
+}
+
+void running_max_pool(const int32_t *in, int32_t *sum, int32_t *prev, int32_t *out, int64_t h, int64_t w, int64_t c,
+                      int64_t kh, int64_t kw, int64_t oh, int64_t ow) {
+  if (has_avx2()) avx2::running_max_pool_int32(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
+  else sse::running_max_pool_int32(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
+}
+
+void add_int32(const int32_t *const *x, const int32_t *const *m, int inputs, int32_t *out, int64_t pixels,
+               int64_t channels) {
+  if (has_avx2()) avx2::add_int32(x, m, inputs, out, pixels, channels);
+  else sse::add_int32(x, m, inputs, out, pixels, channels);
+}
+
+bool accumulate_linear8(const int32_t *in, int64_t n_in, const int8_t *w, const int32_t *bias, int32_t *out,
+                        int64_t n_out, uint64_t *ops, double max_density) {
+  if (n_out % 16 != 0) return false;
+  // Offsets i x n_out must fit 32 bits; the lists take up to 7 entries past the last (8-lane stores).
+  if (n_in * n_out >= std::numeric_limits<int32_t>::max()) return false;
+  thread_local std::vector<int32_t> offset, value;
+  const auto need = static_cast<size_t>(n_in + 8);
+  if (offset.size() < need) offset.resize(need), value.resize(need);
+  return has_avx2() ? avx2::accumulate_linear8(in, n_in, w, bias, out, n_out, ops, offset.data(), value.data(), max_density)
+                    : sse::accumulate_linear8(in, n_in, w, bias, out, n_out, ops, offset.data(), value.data(), max_density);
 }
 
 } // namespace neurocuda::backends::cpu::sparse

@@ -102,6 +102,19 @@ struct Dense8Shape {
 /// the dense 8-bit kernel (every |weight| <= 127, c_out a multiple of 8), and if so its layout.
 bool dense8_layout(const ConvShape &s, const std::vector<int32_t> &w, Dense8Shape &g, std::vector<int8_t> &packed);
 
+/// Inputs past which a linear layer's step goes to the dense 8-bit kernel instead of
+/// accumulate_linear8: at one output pixel the dense kernel is bound by reading every weight each
+/// step (results/bench_kernels.txt).
+constexpr double kLinear8MaxDensity = 0.5;
+
+/// Integer mode, 32-bit values: a linear layer out = w x in + bias with 8-bit weights w ([in][out],
+/// every |weight| <= 127, n_out a multiple of 16), event by event: each non-zero input's weight row
+/// added into 16-bit sums, widened into 32 bits before they could overflow; exact. False, leaving out
+/// untouched, when n_out is not a multiple of 16, an input exceeds 258 in magnitude, or more than
+/// max_density of the inputs are non-zero. Adds the synaptic operations to *ops, as accumulate does.
+bool accumulate_linear8(const int32_t *in, int64_t n_in, const int8_t *w, const int32_t *bias, int32_t *out,
+                        int64_t n_out, uint64_t *ops, double max_density = kLinear8MaxDensity);
+
 /// Dense 8-bit multiply-accumulates taken to cost as much as one synaptic operation of the event
 /// kernels: steps whose synaptic operations times this fall below the dense pass's multiply-accumulates
 /// (density below ~1/10) stay with the events. neurocuda_bench_kernels puts the break-even at 4-6 on
@@ -163,5 +176,19 @@ uint64_t if_layer_int(int64_t *v, const int64_t *cur, int64_t *out, int64_t pixe
                       const int64_t *threshold);
 uint64_t if_layer_int(int64_t *v, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
                       const int64_t *threshold);
+/// The same on int32 potentials and thresholds, 8 neurons at a time, for callers that have bounded
+/// every potential: |v0| + (T + 1) x (largest |current|) below 2^31 (the potential moves by at most
+/// one current a step, and v + I is formed before the threshold is subtracted).
+uint64_t if_layer_int32(int32_t *v, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
+                        const int32_t *threshold);
+/// running_max_pool with int32 running sums and maxima, for callers that have bounded the sums:
+/// T x (largest |input|) below 2^31.
+void running_max_pool(const int32_t *in, int32_t *sum, int32_t *prev, int32_t *out, int64_t h, int64_t w, int64_t c,
+                      int64_t kh, int64_t kw, int64_t oh, int64_t ow);
+/// An integer add node with 32-bit values: out = sum over the inputs of m[i] (per channel) times
+/// x[i] (HWC, `pixels` x `channels`), for callers whose bounds keep every product and partial sum
+/// within 31 bits (the quantizer's bound of the node does).
+void add_int32(const int32_t *const *x, const int32_t *const *m, int inputs, int32_t *out, int64_t pixels,
+               int64_t channels);
 
 } // namespace neurocuda::backends::cpu::sparse

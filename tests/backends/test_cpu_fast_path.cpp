@@ -376,6 +376,122 @@ TEST(FastPathNeurons, IntegerIfMatchesTheScalarStep) {
   check_integer_if<int32_t>();
 }
 
+// The int32 IF step (for layers whose potentials the run's T bounds) against snn::if_step_int in
+// int64: thresholds from 1 to 2^31 - 1, currents landing exactly on the threshold, potentials near
+// +-2^30 whose v + I stays within int32; 19 channels are two vectors and a tail.
+TEST(FastPathNeurons, IntegerIfIn32BitsMatchesTheScalarStep) {
+  std::mt19937_64 rng(17);
+  const int64_t pixels = 3, channels = 19;
+  const size_t n = static_cast<size_t>(pixels * channels);
+  std::vector<int32_t> threshold(static_cast<size_t>(channels));
+  for (int64_t c = 0; c < channels; ++c)
+    threshold[static_cast<size_t>(c)] = c == 0 ? 1
+                                        : c == 1 ? std::numeric_limits<int32_t>::max()
+                                        : c == 2 ? (int32_t{1} << 29) + 12345
+                                                 : static_cast<int32_t>(7 + 977 * c);
+  std::vector<int32_t> v(n), cur(n), out(n);
+  for (auto &x : v) x = static_cast<int32_t>(rng() % 2001) - 1000;
+  v[5] = int32_t{1} << 30;
+  v[channels + 9] = -(int32_t{1} << 30);
+  std::vector<int64_t> v_ref(v.begin(), v.end());
+  for (int t = 0; t < 60; ++t) {
+    for (size_t k = 0; k < n; ++k) {
+      const int64_t th = threshold[k % static_cast<size_t>(channels)];
+      // Within the kernel's bound: the potential stays below threshold + 2^29 (one spike a step), and
+      // the threshold of 2^31 - 1 is never reached (its currents are small).
+      const int64_t small = std::min<int64_t>(th, 1 << 20);
+      const int64_t want = t % 4 == 0 && th < (int64_t{1} << 30) ? th - v_ref[k] % th
+                                                                  : static_cast<int64_t>(rng() % 5) * small / 2 - small;
+      cur[k] = static_cast<int32_t>(std::clamp<int64_t>(want, -(int64_t{1} << 29), int64_t{1} << 29));
+    }
+    const uint64_t count = backends::cpu::sparse::if_layer_int32(v.data(), cur.data(), out.data(), pixels, channels, threshold.data());
+    uint64_t expected = 0;
+    for (size_t k = 0; k < n; ++k) {
+      const bool spike = snn::if_step_int(v_ref[k], cur[k], threshold[k % static_cast<size_t>(channels)]);
+      expected += spike;
+      ASSERT_EQ(static_cast<int32_t>(spike), out[k]) << "t " << t << " neuron " << k;
+      ASSERT_EQ(v_ref[k], v[k]) << "t " << t << " neuron " << k;
+    }
+    ASSERT_EQ(count, expected) << "t " << t;
+  }
+}
+
+// An integer add node with 32-bit values (sparse.h, add_int32) against the products summed in int64:
+// two and three inputs, negative multipliers, 13 channels (a vector and a tail).
+TEST(FastPathNeurons, IntegerAddIn32BitsMatchesTheProductsSummed) {
+  std::mt19937 rng(19);
+  std::uniform_int_distribution<int32_t> value(-(1 << 14), 1 << 14), mult(-(1 << 14), 1 << 14);
+  const int64_t pixels = 5, channels = 13;
+  for (int inputs : {2, 3}) {
+    std::vector<std::vector<int32_t>> x(static_cast<size_t>(inputs)), m(static_cast<size_t>(inputs));
+    std::vector<const int32_t *> xs, ms;
+    for (int i = 0; i < inputs; ++i) {
+      for (int64_t k = 0; k < pixels * channels; ++k) x[static_cast<size_t>(i)].push_back(value(rng));
+      for (int64_t k = 0; k < channels; ++k) m[static_cast<size_t>(i)].push_back(mult(rng));
+      xs.push_back(x[static_cast<size_t>(i)].data());
+      ms.push_back(m[static_cast<size_t>(i)].data());
+    }
+    std::vector<int32_t> out(static_cast<size_t>(pixels * channels), 7);
+    backends::cpu::sparse::add_int32(xs.data(), ms.data(), inputs, out.data(), pixels, channels);
+    for (int64_t p = 0; p < pixels; ++p)
+      for (int64_t k = 0; k < channels; ++k) {
+        int64_t expected = 0;
+        for (int i = 0; i < inputs; ++i)
+          expected += int64_t{m[static_cast<size_t>(i)][static_cast<size_t>(k)]} * x[static_cast<size_t>(i)][static_cast<size_t>(p * channels + k)];
+        ASSERT_EQ(expected, out[static_cast<size_t>(p * channels + k)]) << inputs << " inputs, pixel " << p << " channel " << k;
+      }
+  }
+}
+
+// The 8-bit linear event kernel (sparse.h, accumulate_linear8) against a plain matrix-vector product:
+// spikes and signed payloads up to its limit of 258 (every event then widens the 16-bit sums), output
+// counts that take every block width (16 to 128), the synaptic operations it adds, and its declines.
+TEST(FastPathDense8, LinearEventsMatchAPlainProductExactly) {
+  namespace sp = backends::cpu::sparse;
+  std::mt19937 rng(23);
+  const int64_t n_in = 700;
+  for (int64_t n_out : {16, 48, 208}) {
+    std::vector<int8_t> w(static_cast<size_t>(n_in * n_out));
+    for (auto &x : w) x = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+    for (int64_t o = 0; o < n_out; ++o) w[static_cast<size_t>(o)] = o % 2 ? 127 : -127;  // input 0: the extremes
+    std::vector<int32_t> bias(static_cast<size_t>(n_out));
+    for (auto &b : bias) b = static_cast<int32_t>(rng() % 200001) - 100000;
+    for (int kind = 0; kind < 3; ++kind) {  // spikes at 20 %, payloads within +-5, payloads at +-258
+      std::vector<int32_t> in(static_cast<size_t>(n_in), 0);
+      for (int64_t i = 0; i < n_in; ++i) {
+        if (i > 0 && rng() % 5 != 0) continue;
+        in[static_cast<size_t>(i)] = kind == 0 ? 1 : kind == 1 ? static_cast<int32_t>(rng() % 11) - 5 : (rng() % 2 ? 258 : -258);
+      }
+      std::vector<int32_t> out(static_cast<size_t>(n_out), 0);
+      uint64_t ops = 0;
+      ASSERT_TRUE(sp::accumulate_linear8(in.data(), n_in, w.data(), bias.data(), out.data(), n_out, &ops))
+          << n_out << " outputs, inputs " << kind;
+      uint64_t events = 0;
+      for (int32_t x : in) events += x != 0;
+      EXPECT_EQ(events * static_cast<uint64_t>(n_out), ops);
+      for (int64_t o = 0; o < n_out; ++o) {
+        int64_t expected = bias[static_cast<size_t>(o)];
+        for (int64_t i = 0; i < n_in; ++i) expected += int64_t{in[static_cast<size_t>(i)]} * w[static_cast<size_t>(i * n_out + o)];
+        ASSERT_EQ(expected, out[static_cast<size_t>(o)]) << n_out << " outputs, inputs " << kind << ", output " << o;
+      }
+    }
+  }
+  // Declines, leaving the output untouched: a payload past 258, inputs denser than the limit, outputs
+  // not a multiple of 16.
+  std::vector<int8_t> w(static_cast<size_t>(n_in * 32), 1);
+  std::vector<int32_t> bias(32, 0), out(32, -9), in(static_cast<size_t>(n_in), 0);
+  in[3] = 259;
+  EXPECT_FALSE(sp::accumulate_linear8(in.data(), n_in, w.data(), bias.data(), out.data(), 32, nullptr));
+  in[3] = -259;
+  EXPECT_FALSE(sp::accumulate_linear8(in.data(), n_in, w.data(), bias.data(), out.data(), 32, nullptr));
+  std::fill(in.begin(), in.end(), 1);
+  EXPECT_FALSE(sp::accumulate_linear8(in.data(), n_in, w.data(), bias.data(), out.data(), 32, nullptr));
+  EXPECT_FALSE(sp::accumulate_linear8(in.data(), n_in, w.data(), bias.data(), out.data(), 24, nullptr, 1.0));
+  EXPECT_EQ(std::vector<int32_t>(32, -9), out);
+  EXPECT_TRUE(sp::accumulate_linear8(in.data(), n_in, w.data(), bias.data(), out.data(), 32, nullptr, 1.0));
+  EXPECT_EQ(std::vector<int32_t>(32, static_cast<int32_t>(n_in)), out);
+}
+
 // The fused running max-pool (sparse.h) against the reference's three passes written out here:
 // S += I for every input, M = window maximum of S in (ky, kx) order from -inf, output M - M_prev.
 // Odd sizes leave a row and a column outside every window (their sums must still run); 11 channels
@@ -443,6 +559,38 @@ template <typename V> void check_integer_max_pool() {
 TEST(FastPathNeurons, IntegerRunningMaxPoolMatchesThePlainPasses) {
   check_integer_max_pool<int64_t>();
   check_integer_max_pool<int32_t>();
+}
+
+// The int32 running max-pool (sums bounded by the run's T) against the same plain passes in int64:
+// 19 channels (two vectors and a tail), sums of either sign reaching past 2^29.
+TEST(FastPathNeurons, IntegerRunningMaxPoolIn32BitsMatchesThePlainPasses) {
+  const int64_t h = 5, w = 7, c = 19, k = 2, oh = h / k, ow = w / k;
+  std::mt19937 rng(8);
+  std::uniform_int_distribution<int32_t> current(-(1 << 24), 1 << 25);
+  std::vector<int32_t> in(static_cast<size_t>(h * w * c)), out(static_cast<size_t>(oh * ow * c)), sum(in.size(), 0),
+      prev(out.size(), 0);
+  std::vector<int64_t> sum_ref(in.size(), 0), prev_ref(out.size(), 0), out_ref(out.size());
+  for (int t = 0; t < 40; ++t) {
+    for (size_t i = 0; i < in.size(); ++i) in[i] = i % 3 == 0 ? -current(rng) : current(rng);
+    backends::cpu::sparse::running_max_pool(in.data(), sum.data(), prev.data(), out.data(), h, w, c, k, k, oh, ow);
+    for (size_t i = 0; i < in.size(); ++i) sum_ref[i] += in[i];
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox)
+        for (int64_t ch = 0; ch < c; ++ch) {
+          int64_t m = std::numeric_limits<int64_t>::min();
+          for (int64_t ky = 0; ky < k; ++ky)
+            for (int64_t kx = 0; kx < k; ++kx)
+              m = std::max(m, sum_ref[static_cast<size_t>(((oy * k + ky) * w + ox * k + kx) * c + ch)]);
+          const auto o = static_cast<size_t>((oy * ow + ox) * c + ch);
+          out_ref[o] = m - prev_ref[o];
+          prev_ref[o] = m;
+        }
+    ASSERT_EQ(std::vector<int64_t>(sum.begin(), sum.end()), sum_ref) << "t " << t;
+    ASSERT_EQ(std::vector<int64_t>(out.begin(), out.end()), out_ref) << "t " << t;
+    ASSERT_EQ(std::vector<int64_t>(prev.begin(), prev.end()), prev_ref) << "t " << t;
+  }
+  EXPECT_GT(*std::max_element(sum_ref.begin(), sum_ref.end()), int64_t{1} << 29);
+  EXPECT_LT(*std::min_element(sum_ref.begin(), sum_ref.end()), -(int64_t{1} << 28));
 }
 
 // The dense 8-bit kernel (sparse.h, accumulate_dense8) against a plain convolution written out here,
