@@ -3,6 +3,7 @@
 // (elementwise vector adds, no fused multiply-add), so the choice never changes a result.
 #include "cpu/sparse.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 
@@ -180,7 +181,13 @@ bool dense8_layout(const ConvShape &s, const std::vector<int32_t> &w, Dense8Shap
   for (int64_t ky = 0; ky < s.kh; ++ky)
     for (int64_t kx = 0; kx < s.kw; ++kx) g.tap_input.push_back((ky * s.dh * g.width + kx * s.dw) * g.cin4);
   g.weight_sum.assign(static_cast<size_t>(g.cout), 0);
-  for (size_t k = 0; k < w.size(); ++k) g.weight_sum[k % static_cast<size_t>(g.cout)] += w[k];
+  std::vector<int64_t> lane_sum(static_cast<size_t>(2 * g.cout), 0);  // [lane][output]
+  for (size_t k = 0; k < w.size(); ++k) {
+    const auto o = k % static_cast<size_t>(g.cout), c = k / static_cast<size_t>(g.cout) % static_cast<size_t>(s.in.c);
+    g.weight_sum[o] += w[k];
+    lane_sum[c % 4 / 2 * static_cast<size_t>(g.cout) + o] += w[k] < 0 ? -w[k] : w[k];
+  }
+  g.lane_abs_weight_sum = *std::max_element(lane_sum.begin(), lane_sum.end());
   packed.assign(static_cast<size_t>(s.kh * s.kw * g.cin4 * g.cout), 0);
   for (int64_t tap = 0; tap < s.kh * s.kw; ++tap)
     for (int64_t c = 0; c < s.in.c; ++c)

@@ -95,6 +95,9 @@ struct Dense8Shape {
   std::vector<int64_t> row_fan, col_fan;      ///< per input row / column: the output rows / columns it reaches
   int64_t macs = 0;                           ///< multiply-accumulates of one dense pass
   std::vector<int32_t> weight_sum;            ///< per output channel, over every tap and input channel
+  /// The largest sum of |weight| that one int16 lane of the kernel gathers: per output channel, over
+  /// every tap and the input channels c with c % 4 < 2 (maddubs' first pair) or the others.
+  int64_t lane_abs_weight_sum = 0;
   std::vector<int64_t> tap_input;             ///< per tap (ky, kx): its offset in the padded input
 };
 

@@ -687,6 +687,32 @@ TEST(FastPathDense8, MatchesAPlainConvolutionExactly) {
   }
 }
 
+// Where the int16 sums must be widened: a lane (maddubs' pair of input channels c % 4 < 2, or the
+// other pair) of spikes into weights of 127 over 560 inputs sums to 35,560 and needs it; with the
+// weights past input 516 zeroed each lane sums to 32,766, which needs none (the kernel then takes its
+// short loop although 150 groups exceed the 129 a general widening allows). Both exact.
+TEST(FastPathDense8, WidensExactlyWhereALaneCouldPass16Bits) {
+  namespace sp = backends::cpu::sparse;
+  if (!__builtin_cpu_supports("avx2") || std::getenv("NEUROCUDA_CPU_BASELINE"))
+    GTEST_SKIP() << "the dense 8-bit kernel needs AVX2";
+  const int64_t cin = 600, cout = 16;
+  sp::ConvShape conv;
+  conv.in = {cin, 1, 1};
+  conv.out = {cout, 1, 1};
+  for (int64_t live : {560, 516}) {
+    std::vector<int32_t> w(static_cast<size_t>(cin * cout), 0), bias(static_cast<size_t>(cout), 3), in(static_cast<size_t>(cin), 1);
+    for (int64_t c = 0; c < live; ++c)
+      for (int64_t o = 0; o < cout; ++o) w[static_cast<size_t>(c * cout + o)] = o % 2 ? 127 : -127;
+    sp::Dense8Shape g;
+    std::vector<int8_t> packed;
+    ASSERT_TRUE(sp::dense8_layout(conv, w, g, packed));
+    EXPECT_EQ(live / 2 * 127, g.lane_abs_weight_sum);
+    std::vector<int32_t> out(static_cast<size_t>(cout), 0);
+    ASSERT_TRUE(sp::accumulate_dense8(g, in.data(), packed.data(), bias.data(), out.data(), nullptr, 1e30));
+    for (int64_t o = 0; o < cout; ++o) EXPECT_EQ(3 + (o % 2 ? 127 : -127) * live, out[static_cast<size_t>(o)]) << live << " output " << o;
+  }
+}
+
 TEST(FastPathDense8, LayoutRefusesWeightsPast127AndOddOutputCounts) {
   namespace sp = backends::cpu::sparse;
   sp::ConvShape s{{4, 3, 3}, {8, 3, 3}, 3, 3, 1, 1, 1, 1, 1, 1};
