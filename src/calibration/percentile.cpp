@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <utility>
 
 #include "neurocuda/error.h"
 
@@ -32,6 +34,58 @@ void ChannelPercentile::trim(size_t c) {
   floor_[c] = *std::min_element(v, v + keep_);
 }
 
+namespace {
+// Order-preserving keys of floats (NaN never reaches the lists): a > b as floats iff key(a) > key(b),
+// except that -0 sorts below +0.
+inline uint32_t key_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+inline float float_of(uint32_t k) {
+  const uint32_t u = k & 0x80000000u ? k & 0x7fffffffu : ~k;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+} // namespace
+
+// Raises the floor without sorting: the keys' top 12 bits, then the next 12 within the bin that holds
+// the keep_-th largest, give a lower edge at or below that value (so every value that can still be
+// among the keep_ largest stays), and the list keeps what is at or above it. Two or three passes,
+// where nth_element took several; if ties crowd the edge (over 1.5 keep_ would stay) it sorts (trim).
+void ChannelPercentile::raise_floor(size_t c) {
+  float *v = top_[c].get();
+  const size_t n = size_[c];
+  // Counts of keys by 12 bits at `shift`, over the keys whose bits above those equal `prefix` (all
+  // keys when shift is 20); returns the bin holding the need-th largest and how many lie above it.
+  std::vector<int64_t> hist(4096);
+  auto locate = [&](int shift, uint32_t prefix, int64_t need) {
+    std::fill(hist.begin(), hist.end(), 0);
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t k = key_of(v[i]);
+      if (shift == 20 || k >> 20 == prefix) ++hist[(k >> shift) & 4095u];
+    }
+    int64_t above = 0;
+    uint32_t b = 4095;
+    for (; b > 0 && above + hist[b] < need; --b) above += hist[b];
+    return std::make_pair(b, above);
+  };
+  const auto [high, above] = locate(20, 0, keep_);
+  const uint32_t lower = high << 20 | locate(8, high, keep_ - above).first << 8;
+  size_t end = 0;
+  for (size_t i = 0; i < n; ++i) {
+    v[end] = v[i];
+    end += key_of(v[i]) >= lower;
+  }
+  size_[c] = end;
+  if (static_cast<int64_t>(end) * 2 > keep_ * 3) {  // values crowd the edge: sort instead
+    trim(c);
+    return;
+  }
+  floor_[c] = std::max(floor_[c], float_of(lower));
+}
+
 void ChannelPercentile::reserve(size_t c, size_t need) {
   if (need <= capacity_[c]) return;
   const size_t cap = std::max(need, 2 * capacity_[c]);
@@ -46,7 +100,7 @@ void ChannelPercentile::add(const float *data, int64_t n, int64_t plane) {
   for (int64_t c = 0; c < channels_; ++c) {
     const size_t ch = static_cast<size_t>(c);
     for (int64_t i = 0; i < n; ++i) {
-      if (size_[ch] > trim_above) trim(ch);
+      if (size_[ch] > trim_above) raise_floor(ch);
       reserve(ch, size_[ch] + static_cast<size_t>(plane));
       const float *p = data + (i * channels_ + c) * plane;
       float *v = top_[ch].get();

@@ -57,6 +57,50 @@ TEST(ChannelPercentile, AscendingStreamTrimsManyTimes) {
   }
 }
 
+// The floor is raised between exact trims from a histogram of the values' bits (percentile.cpp):
+// values of both signs and both zeros, magnitudes from denormals to 1e30, values sitting exactly on a
+// histogram edge (2.0, 0.5) and ties crowding the answer (most values are one of a few), so both the
+// histogram floor and its fall-back to sorting run; the result must still be the exact rank.
+TEST(ChannelPercentile, ExactAcrossSignsZerosTiesAndEdges) {
+  const int64_t plane = 29, samples = 2000;
+  const float pool[] = {-0.0f, 0.0f, -3.0f, 2.0f, 2.0f, 2.0f, 0.5f, 1e30f, -1e-30f, 1e-40f, -2.0f, 7.25f};
+  const auto noise = neurocuda::test::random_values(static_cast<size_t>(plane * samples), 11, -4.0f, 4.0f);
+  for (int ties = 0; ties < 2; ++ties) {
+    std::vector<float> data(noise);
+    for (size_t i = 0; i < data.size(); ++i)
+      if (ties ? i % 5 != 0 : i % 7 == 0) data[i] = pool[(i * 2654435761u >> 7) % (sizeof pool / sizeof *pool)];
+    for (double p : {50.0, 90.0, 99.0, 99.9}) {
+      ChannelPercentile stats(1, samples * plane, p);
+      for (int64_t i = 0; i < samples; i += 64) {
+        const int64_t n = std::min<int64_t>(64, samples - i);
+        stats.add(&data[static_cast<size_t>(i * plane)], n, plane);
+      }
+      const float got = stats.result()[0], want = reference(data, p);
+      EXPECT_TRUE(got == want) << "ties " << ties << " p=" << p << ": " << got << " vs " << want;
+    }
+  }
+}
+
+// Distinct values crowding one histogram bin at the answer (2.0 and the next 255 floats above it,
+// four fifths of the stream): the histogram floor keeps too many and falls back to sorting the list
+// it compacted; neighbouring ranks hold different values, so a stale or duplicated entry shows.
+TEST(ChannelPercentile, ExactWhenDistinctValuesCrowdTheAnswer) {
+  const int64_t plane = 31, samples = 1500;
+  auto data = neurocuda::test::random_values(static_cast<size_t>(plane * samples), 13, -4.0f, 4.0f);
+  for (size_t i = 0; i < data.size(); ++i) {
+    if (i % 5 == 0) continue;
+    float x = 2.0f;
+    for (size_t k = 0; k < (i * 2654435761u >> 9) % 256; ++k) x = std::nextafter(x, 3.0f);
+    data[i] = x;
+  }
+  for (double p : {85.0, 90.0, 95.0}) {
+    ChannelPercentile stats(1, samples * plane, p);
+    for (int64_t i = 0; i < samples; i += 50) stats.add(&data[static_cast<size_t>(i * plane)], 50, plane);
+    const float got = stats.result()[0], want = reference(data, p);
+    EXPECT_TRUE(got == want) << "p=" << p << ": " << got << " vs " << want;
+  }
+}
+
 TEST(ChannelPercentile, NaNActivationsAreAUserError) {
   ChannelPercentile stats(1, 4, 50.0);
   const float v[] = {NAN, NAN, NAN, 1.0f};
