@@ -52,6 +52,8 @@ struct IStep {
   sparse::Dense8Shape d8;
   std::vector<int8_t> packed8;
   std::vector<int8_t> linear8;                     // 32-bit values, linear, 8-bit weights [in][out]: events
+  std::vector<int16_t> packed16;                   // 32-bit values, weights for the 16-bit spike events
+  double spike_cost = sparse::kDense8EventCost;    // spike steps: the events' cost per synaptic operation, in dense MACs
   std::vector<std::vector<int32_t>> multiplier32;  // add with 32-bit values
 };
 
@@ -65,6 +67,7 @@ template <typename V> struct IWorkspace {
   std::vector<char> if32;                               // per layer: IF potentials in membrane32 (this run's T)
   std::vector<char> pool32;                             // per pool: running sums in pool_sum32 (this run's T)
   std::vector<std::vector<int32_t>> pool_sum32, pool_max32;
+  std::vector<char> events_first;  // per step: its previous spike step was sparse enough for the events
   std::vector<int64_t> readout;
   sparse::Events<int32_t> events;
   std::vector<std::vector<uint64_t>> channel_spikes;  // per layer, summed over the samples this thread ran
@@ -102,6 +105,8 @@ public:
       if (s.fast && kNarrow) {
         s.bias32.assign(n.bias.begin(), n.bias.end());
         s.dense8 = sparse::dense8_layout(s.geom, s.packed32, s.d8, s.packed8);
+        if (sparse::spikes16_layout(s.geom, s.packed32, s.packed16))
+          s.spike_cost = sparse::spikes16_event_cost(s.geom.in.c);
         if (n.kind == OpKind::Linear && s.geom.out.c % 16 == 0 &&
             std::all_of(s.packed32.begin(), s.packed32.end(), [](int32_t x) { return x >= -127 && x <= 127; }))
           s.linear8.assign(s.packed32.begin(), s.packed32.end());
@@ -194,6 +199,7 @@ public:
       ws.net32.resize(nl);
       ws.wide.assign(nl, 1);
       ws.if32.assign(nl, 0);
+      ws.events_first.assign(steps_.size(), 0);
       ws.pool32.assign(static_cast<size_t>(pools_), 0);
       ws.pool_sum32.resize(static_cast<size_t>(pools_));
       ws.pool_max32.resize(static_cast<size_t>(pools_));
@@ -410,10 +416,32 @@ private:
       if (!s.linear8.empty() && sparse::accumulate_linear8(in.data(), a.size(), s.linear8.data(), s.bias32.data(), out.data(),
                                                            b.c, ops))
         return;
-    if constexpr (kNarrow)
-      if (s.dense8 && sparse::accumulate_dense8(s.d8, in.data(), s.packed8.data(), s.bias32.data(), out.data(), ops)) return;
+    if constexpr (kNarrow) {
+      // A layer whose last spike step was sparse enough for the 16-bit events goes to them first, without
+      // the dense kernel's input conversion; a step that turns out dense enough sends the next to it.
+      char &events_first = ws.events_first[static_cast<size_t>(&s - steps_.data())];
+      if (events_first && sparse::collect(in.data(), a, s.geom.out.c, ws.events)) {
+        uint64_t step_ops = 0;
+        if (sparse::accumulate_spikes16(s.geom, ws.events, s.packed16.data(), s.bias32.data(), out.data(), &step_ops)) {
+          if (ops) *ops += step_ops;
+          events_first = static_cast<double>(step_ops) * s.spike_cost < static_cast<double>(s.d8.macs);
+          return;
+        }
+        return sparse::accumulate(s.geom, ws.events, s.packed32.data(), s.bias32.data(), out.data(), ops);
+      }
+      if (s.dense8 && sparse::accumulate_dense8(s.d8, in.data(), s.packed8.data(), s.bias32.data(), out.data(), ops,
+                                                sparse::kDense8EventCost, s.spike_cost))
+        return;
+    }
     if (s.fast && sparse::collect(in.data(), a, s.geom.out.c, ws.events)) {
-      if constexpr (kNarrow) return sparse::accumulate(s.geom, ws.events, s.packed32.data(), s.bias32.data(), out.data(), ops);
+      if constexpr (kNarrow) {
+        if (!s.packed16.empty() &&
+            sparse::accumulate_spikes16(s.geom, ws.events, s.packed16.data(), s.bias32.data(), out.data(), ops)) {
+          ws.events_first[static_cast<size_t>(&s - steps_.data())] = s.dense8;
+          return;
+        }
+        return sparse::accumulate(s.geom, ws.events, s.packed32.data(), s.bias32.data(), out.data(), ops);
+      }
       else return sparse::accumulate(s.geom, ws.events, s.packed32.data(), n.bias.data(), out.data(), ops);
     }
     switch (n.kind) {

@@ -32,7 +32,7 @@ namespace neurocuda::backends::cpu::sparse {
   uint64_t if_layer_int(int64_t *, const int64_t *, int64_t *, int64_t, int64_t, const int64_t *);              \
   uint64_t if_layer_int(int64_t *, const int32_t *, int32_t *, int64_t, int64_t, const int64_t *);              \
   bool accumulate_dense8(const Dense8Shape &, const int32_t *, const int8_t *, const int32_t *, int32_t *,      \
-                         uint64_t *, uint8_t *, int32_t *, double);                                            \
+                         uint64_t *, uint8_t *, int32_t *, double, double);                                            \
   uint64_t graded_layer_int32(int32_t *, int32_t *, const int32_t *, int32_t *, int64_t, int64_t, const int32_t *, \
                               const float *, int32_t, int64_t);                                                \
   void running_max_pool_int(const int64_t *, int64_t *, int64_t *, int64_t *, int64_t, int64_t, int64_t, int64_t, \
@@ -43,6 +43,8 @@ namespace neurocuda::backends::cpu::sparse {
   void running_max_pool_int32(const int32_t *, int32_t *, int32_t *, int32_t *, int64_t, int64_t, int64_t,      \
                               int64_t, int64_t, int64_t, int64_t);                                             \
   void add_int32(const int32_t *const *, const int32_t *const *, int, int32_t *, int64_t, int64_t);            \
+  void accumulate_spikes16(const ConvShape &, const View<int16_t> &, const int16_t *, const int32_t *, int32_t *, \
+                           uint64_t *, Run *);                                                          \
   bool accumulate_linear8(const int32_t *, int64_t, const int8_t *, const int32_t *, int32_t *, int64_t,        \
                           uint64_t *, int32_t *, int32_t *, double);                                           \
   }
@@ -198,14 +200,15 @@ bool dense8_layout(const ConvShape &s, const std::vector<int32_t> &w, Dense8Shap
 }
 
 bool accumulate_dense8(const Dense8Shape &g, const int32_t *in, const int8_t *w, const int32_t *bias, int32_t *out,
-                       uint64_t *ops, double event_cost) {
+                       uint64_t *ops, double event_cost, double spike_cost) {
   if (!has_avx2()) return false;
   thread_local std::vector<uint8_t> bytes;
   thread_local std::vector<int32_t> correction;
   const auto size = static_cast<size_t>(g.height * g.width * g.cin4);
   if (bytes.size() < size) bytes.resize(size);
   if (correction.size() < static_cast<size_t>(g.cout)) correction.resize(static_cast<size_t>(g.cout));
-  return avx2::accumulate_dense8(g, in, w, bias, out, ops, bytes.data(), correction.data(), event_cost);
+  return avx2::accumulate_dense8(g, in, w, bias, out, ops, bytes.data(), correction.data(), event_cost,
+                                 spike_cost);
 }
 
 bool graded_layer_int32(int32_t *v, int32_t *net, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
@@ -262,6 +265,26 @@ bool accumulate_linear8(const int32_t *in, int64_t n_in, const int8_t *w, const 
   if (offset.size() < need) offset.resize(need), value.resize(need);
   return has_avx2() ? avx2::accumulate_linear8(in, n_in, w, bias, out, n_out, ops, offset.data(), value.data(), max_density)
                     : sse::accumulate_linear8(in, n_in, w, bias, out, n_out, ops, offset.data(), value.data(), max_density);
+}
+
+bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vector<int16_t> &packed) {
+  std::vector<int64_t> magnitude(static_cast<size_t>(s.out.c), 0);
+  for (size_t k = 0; k < w.size(); ++k) {
+    if (w[k] > 32767 || w[k] < -32767) return false;
+    magnitude[k % static_cast<size_t>(s.out.c)] += w[k] < 0 ? -w[k] : w[k];
+  }
+  if (*std::max_element(magnitude.begin(), magnitude.end()) > 32767) return false;
+  packed.assign(w.begin(), w.end());
+  return true;
+}
+
+bool accumulate_spikes16(const ConvShape &s, const Events<int32_t> &e, const int16_t *w, const int32_t *bias,
+                         int32_t *out, uint64_t *ops) {
+  if (!e.all_ones) return false;
+  const View<int16_t> v{e.start.data(), e.channel.data(), nullptr, true};
+  if (has_avx2()) avx2::accumulate_spikes16(s, v, w, bias, out, ops, runs(s));
+  else sse::accumulate_spikes16(s, v, w, bias, out, ops, runs(s));
+  return true;
 }
 
 } // namespace neurocuda::backends::cpu::sparse

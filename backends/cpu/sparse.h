@@ -125,14 +125,30 @@ bool accumulate_linear8(const int32_t *in, int64_t n_in, const int8_t *w, const 
 /// or 20 (alternated int8 runs of both bundled models; 10 and 20 were indistinguishable).
 constexpr double kDense8EventCost = 10.0;
 
+/// Integer mode, 32-bit values, spikes only: the event kernels with 16-bit weights and 16-bit sums (16
+/// output channels an instruction instead of 8), exact because spikes add each weight at most once and
+/// every output's weight magnitudes sum to at most 32767 (spikes16_layout checks). `w` as accumulate's,
+/// from spikes16_layout. False, leaving out untouched, unless every event is a spike (e.all_ones).
+bool accumulate_spikes16(const ConvShape &s, const Events<int32_t> &e, const int16_t *w, const int32_t *bias,
+                         int32_t *out, uint64_t *ops);
+/// The 16-bit spike events' cost per synaptic operation in dense 8-bit multiply-accumulates (as
+/// kDense8EventCost for the 32-bit events): about 4-5 at 10-25 % density on layers of 32 or more
+/// input channels, where each output pixel's window holds many events; layers with fewer keep
+/// kDense8EventCost (neurocuda_bench_kernels: 6-11 there).
+inline double spikes16_event_cost(int64_t in_channels) { return in_channels >= 32 ? 4.5 : kDense8EventCost; }
+/// Whether a layer's int32 weights w ([ky][kx][c_in][c_out]) fit accumulate_spikes16 (every output's
+/// |weights| sum to at most 32767), and if so the 16-bit copy.
+bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vector<int16_t> &packed);
+
 /// Integer mode, 32-bit values: out = conv(in, w) + bias with 8-bit multiplies, the whole input at
 /// once (AVX2), exact. False, leaving out untouched, when this CPU lacks AVX2, an input is outside
 /// [-64, 127], the largest input minus the smallest exceeds 129 (two products must fit int16), or
 /// the step is sparse enough that the event kernels cost less (its synaptic operations times
-/// event_cost below the dense multiply-accumulates). Adds the synaptic operations the events would
+/// event_cost below the dense multiply-accumulates; spike_cost instead when every input is 0 or 1).
+/// Adds the synaptic operations the events would
 /// have made to *ops, as accumulate does.
 bool accumulate_dense8(const Dense8Shape &g, const int32_t *in, const int8_t *w, const int32_t *bias, int32_t *out,
-                       uint64_t *ops, double event_cost = kDense8EventCost);
+                       uint64_t *ops, double event_cost = kDense8EventCost, double spike_cost = kDense8EventCost);
 
 /// One timestep of a population of n fp32 neurons (threshold 1), vectorised: the reference loops of
 /// snn::graded_step (at timestep t) and snn::if_step, with the same results bit for bit. out gets the

@@ -713,6 +713,71 @@ TEST(FastPathDense8, WidensExactlyWhereALaneCouldPass16Bits) {
   }
 }
 
+// The 16-bit spike event kernel (sparse.h, accumulate_spikes16) against the same plain convolution:
+// geometries with quads (3-wide, stride 1, 16 and 32 outputs), pairs, single pixels, output counts
+// that leave a channel tail (24, 40), stride, padding, dilation, 1x1 and linear layers; weights whose
+// magnitudes sum to exactly 32767 for one output with every input spiking (the largest sum it takes);
+// the synaptic operations; its refusals (payloads; a weight or an output's magnitudes past 16 bits).
+TEST(FastPathDense8, Spikes16MatchesAPlainConvolutionExactly) {
+  namespace sp = backends::cpu::sparse;
+  const DenseCase cases[] = {
+      {16, 16, 28, 28, 3, 1, 1, 1}, {16, 32, 9, 10, 3, 1, 1, 1}, {13, 24, 7, 9, 3, 1, 1, 1}, {16, 32, 14, 14, 3, 2, 1, 1},
+      {5, 40, 6, 7, 3, 1, 2, 2},    {32, 16, 6, 6, 1, 2, 0, 1},  {64, 64, 7, 7, 3, 1, 1, 1}, {300, 48, 0, 0, 0, 1, 0, 1},
+  };
+  std::mt19937 rng(29);
+  for (const auto &dc : cases) {
+    sp::ConvShape conv;
+    if (dc.k == 0) {
+      conv.in = {dc.cin, 1, 1};
+      conv.out = {dc.cout, 1, 1};
+    } else {
+      const int64_t oh = (dc.h + 2 * dc.pad - dc.dil * (dc.k - 1) - 1) / dc.stride + 1;
+      const int64_t ow = (dc.w + 2 * dc.pad - dc.dil * (dc.k - 1) - 1) / dc.stride + 1;
+      conv = {{dc.cin, dc.h, dc.w}, {dc.cout, oh, ow}, dc.k, dc.k, dc.stride, dc.stride, dc.pad, dc.pad, dc.dil, dc.dil};
+    }
+    sp::ConvShape shape;
+    const int64_t fan = conv.kh * conv.kw * conv.in.c;
+    std::vector<int32_t> w(static_cast<size_t>(fan * conv.out.c)), bias(static_cast<size_t>(conv.out.c));
+    ASSERT_TRUE(sp::fast_path_shape(dc.k == 0 ? ir::OpKind::Linear : ir::OpKind::Conv2d, conv, 1, w.size(), shape));
+    // Output o's weights: random, each |w| <= 32767 / fan, except output 0: magnitudes summing to 32767.
+    const int32_t cap = static_cast<int32_t>(32767 / fan);
+    for (size_t k = 0; k < w.size(); ++k) w[k] = static_cast<int32_t>(rng() % (2 * cap + 1)) - cap;
+    for (int64_t i = 0; i < fan; ++i) w[static_cast<size_t>(i * conv.out.c)] = static_cast<int32_t>(32767 / fan + (i < 32767 % fan));
+    for (auto &x : bias) x = static_cast<int32_t>(rng() % 2000001) - 1000000;
+    std::vector<int16_t> packed;
+    ASSERT_TRUE(sp::spikes16_layout(shape, w, packed)) << "cin " << dc.cin;
+    std::vector<int32_t> in(static_cast<size_t>(shape.in.size()));
+    for (int density : {0, 3, 10}) {  // all spiking, a third, none
+      for (auto &x : in) x = density == 0 ? 1 : density == 10 ? 0 : rng() % 3 == 0;
+      const auto expected = plain_conv(shape, in, w, bias);
+      sp::Events<int32_t> e, e32;
+      sp::collect(in.data(), shape.in, shape.out.c, e);
+      std::vector<int32_t> out(expected.size(), -7), events_out(expected.size());
+      uint64_t ops = 0, event_ops = 0;
+      ASSERT_TRUE(sp::accumulate_spikes16(shape, e, packed.data(), bias.data(), out.data(), &ops));
+      EXPECT_EQ(out, expected) << "cin " << dc.cin << " cout " << dc.cout << " k " << dc.k << " density " << density;
+      sp::collect(in.data(), shape.in, shape.out.c, e32);
+      sp::accumulate(shape, e32, w.data(), bias.data(), events_out.data(), &event_ops);
+      EXPECT_EQ(ops, event_ops) << "synaptic operations counted as the 32-bit events count them";
+    }
+    // Payloads are not spikes: refused, output untouched.
+    in.assign(in.size(), 0);
+    in[0] = 2;
+    sp::Events<int32_t> e;
+    sp::collect(in.data(), shape.in, shape.out.c, e);
+    std::vector<int32_t> out(static_cast<size_t>(shape.out.size()), -7);
+    EXPECT_FALSE(sp::accumulate_spikes16(shape, e, packed.data(), bias.data(), out.data(), nullptr));
+    EXPECT_TRUE(std::all_of(out.begin(), out.end(), [](int32_t x) { return x == -7; }));
+    // One more unit of magnitude on output 0, or one weight past 16 bits: refused.
+    auto heavier = w;
+    heavier[0] += 1;
+    EXPECT_FALSE(sp::spikes16_layout(shape, heavier, packed));
+    auto wide = w;
+    wide[1] = 40000;
+    EXPECT_FALSE(sp::spikes16_layout(shape, wide, packed));
+  }
+}
+
 TEST(FastPathDense8, LayoutRefusesWeightsPast127AndOddOutputCounts) {
   namespace sp = backends::cpu::sparse;
   sp::ConvShape s{{4, 3, 3}, {8, 3, 3}, 3, 3, 1, 1, 1, 1, 1, 1};

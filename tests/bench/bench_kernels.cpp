@@ -9,6 +9,8 @@
 //    loops of snn/neuron.h that cpu-reference runs.
 // Build with -DNEUROCUDA_BUILD_BENCHMARKS=ON; run build/tests/neurocuda_bench_kernels [--quick].
 // The machines here are shared and noisy: compare numbers from one run, side by side.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -102,8 +104,8 @@ void bench_synapses(bool quick) {
 // multiply-accumulates take as long as one synaptic operation of the events (kDense8EventCost).
 void bench_integer_synapses(bool quick) {
   std::printf("\nsynaptic accumulation, 8-bit weights, 32-bit values, one thread: events against the dense 8-bit kernel\n");
-  std::printf("%-22s %-14s %-8s %7s %11s %11s %8s %7s\n", "layer", "shape", "input", "density", "events us", "dense us",
-              "speedup", "ratio");
+  std::printf("%-22s %-14s %-8s %7s %11s %11s %8s %7s %11s %7s\n", "layer", "shape", "input", "density", "events us", "dense us",
+              "speedup", "ratio", "spikes16 us", "ratio");
   std::mt19937 rng(3);
   std::uniform_int_distribution<int32_t> weight(-127, 127);
   std::uniform_real_distribution<float> u01(0.0f, 1.0f);
@@ -119,6 +121,13 @@ void bench_integer_synapses(bool quick) {
         !sparse::dense8_layout(shape, w, g, packed))
       continue;
     std::vector<int32_t> in(static_cast<size_t>(shape.in.size())), out(static_cast<size_t>(shape.out.size())), dense(out.size());
+    // 16-bit spike kernel (accumulate_spikes16): these random weights, halved until every output's
+    // magnitudes sum within 16 bits (its timing does not depend on the values).
+    std::vector<int32_t> w16 = w;
+    std::vector<int16_t> packed16;
+    while (!sparse::spikes16_layout(shape, w16, packed16))
+      for (auto &x : w16) x /= 2;
+    std::vector<int32_t> out16(out.size()), check16(out.size());
     for (double density : {0.02, 0.05, 0.1, 0.25, 0.4})
       for (bool payloads : {false, true}) {
         for (auto &x : in) {
@@ -144,8 +153,21 @@ void bench_integer_synapses(bool quick) {
         const std::string dims = l.k == 0 ? std::to_string(l.cin) + "->" + std::to_string(l.cout)
                                           : std::to_string(l.cin) + "->" + std::to_string(l.cout) + " " +
                                                 std::to_string(l.size) + "/" + std::to_string(l.stride);
-        std::printf("%-22s %-14s %-8s %7.2f %11.1f %11.1f %7.1fx %7.1f\n", l.where, dims.c_str(), payloads ? "payload" : "spikes",
-                    density, te * 1e6, td * 1e6, te / td, (te / static_cast<double>(ops)) / (td / static_cast<double>(g.macs)));
+        std::string s16 = "", r16 = "";
+        if (!payloads) {
+          sparse::accumulate_spikes16(shape, e, packed16.data(), bias.data(), out16.data(), nullptr);
+          sparse::accumulate(shape, e, w16.data(), bias.data(), check16.data(), nullptr);
+          if (out16 != check16) std::printf("MISMATCH between the 16-bit and 32-bit spike kernels on %s\n", l.where);
+          const double t16 = best_time(quick ? 2 : 5, quick ? 50 : 300, [&] {
+            sparse::collect(in.data(), shape.in, shape.out.c, e);
+            sparse::accumulate_spikes16(shape, e, packed16.data(), bias.data(), out16.data(), nullptr);
+          });
+          s16 = fmt::format("{:.1f}", t16 * 1e6);
+          r16 = fmt::format("{:.1f}", (t16 / static_cast<double>(ops)) / (td / static_cast<double>(g.macs)));
+        }
+        std::printf("%-22s %-14s %-8s %7.2f %11.1f %11.1f %7.1fx %7.1f %11s %7s\n", l.where, dims.c_str(), payloads ? "payload" : "spikes",
+                    density, te * 1e6, td * 1e6, te / td, (te / static_cast<double>(ops)) / (td / static_cast<double>(g.macs)),
+                    s16.c_str(), r16.c_str());
       }
   }
 }
