@@ -144,7 +144,7 @@ format::NetworkFile build_network(const ConvertOptions &o, std::string *summary_
     t += fmt::format("  populations      {} {} ({} neurons), {} parameters\n", populations, o.neuron == "graded" ? "graded" : "IF",
                      neurons, params);
     if (fixed < populations)
-      t += fmt::format("  calibration      {} {} per {} over {} samples ({:.1f}s)\n", cal_opts.method,
+      t += fmt::format("  calibration      {} {} per {} over {} samples ({:.2f}s)\n", cal_opts.method,
                        cal_opts.method == "max" ? std::string("") : fmt::format("p{}", cal_opts.percentile),
                        o.threshold_scope, summary.samples, summary.seconds);
     if (o.threshold_search > 0)
