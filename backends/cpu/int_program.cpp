@@ -427,7 +427,7 @@ private:
           events_first = static_cast<double>(step_ops) * s.spike_cost < static_cast<double>(s.d8.macs);
           return;
         }
-        return sparse::accumulate(s.geom, ws.events, s.packed32.data(), s.bias32.data(), out.data(), ops);
+        events_first = 0;  // graded payloads, not spikes: the usual order (dense if dense enough), as if it were new
       }
       if (s.dense8 && sparse::accumulate_dense8(s.d8, in.data(), s.packed8.data(), s.bias32.data(), out.data(), ops,
                                                 sparse::kDense8EventCost, s.spike_cost))
