@@ -525,6 +525,23 @@ TEST(FastPathNeurons, RunningMaxPoolMatchesThePlainPasses) {
   }
 }
 
+// The reference's max-pool step over running sums (int_program.cpp's plain passes, written out):
+// window maxima M of sum_ref in (ky, kx) order, out_ref = M - prev_ref, prev_ref = M.
+static void plain_running_max(const std::vector<int64_t> &sum_ref, std::vector<int64_t> &prev_ref, std::vector<int64_t> &out_ref,
+                       int64_t w, int64_t c, int64_t k, int64_t oh, int64_t ow) {
+  for (int64_t oy = 0; oy < oh; ++oy)
+    for (int64_t ox = 0; ox < ow; ++ox)
+      for (int64_t ch = 0; ch < c; ++ch) {
+        int64_t m = std::numeric_limits<int64_t>::min();
+        for (int64_t ky = 0; ky < k; ++ky)
+          for (int64_t kx = 0; kx < k; ++kx)
+            m = std::max(m, sum_ref[static_cast<size_t>(((oy * k + ky) * w + ox * k + kx) * c + ch)]);
+        const auto o = static_cast<size_t>((oy * ow + ox) * c + ch);
+        out_ref[o] = m - prev_ref[o];
+        prev_ref[o] = m;
+      }
+}
+
 // The integer running max-pool (int64 sums and maxima; values of the program's type V) against the
 // plain passes of int_program.cpp, written out here. Odd sizes and 7 channels (a vector of 4 and a
 // tail), sums growing past 2^32 so the 64-bit state matters.
@@ -532,25 +549,15 @@ template <typename V> void check_integer_max_pool() {
   const int64_t h = 5, w = 7, c = 7, k = 2, oh = h / k, ow = w / k;
   std::mt19937 rng(6);
   std::uniform_int_distribution<int64_t> current(-(int64_t{1} << 29), int64_t{1} << 30);
-  std::vector<V> in(static_cast<size_t>(h * w * c)), out(static_cast<size_t>(oh * ow * c)), out_ref(out.size());
-  std::vector<int64_t> sum(in.size(), 0), prev(out.size(), 0), sum_ref = sum, prev_ref = prev;
+  std::vector<V> in(static_cast<size_t>(h * w * c)), out(static_cast<size_t>(oh * ow * c));
+  std::vector<int64_t> sum(in.size(), 0), prev(out.size(), 0), sum_ref = sum, prev_ref = prev, out_ref(out.size());
   for (int t = 0; t < 40; ++t) {
     for (auto &x : in) x = static_cast<V>(current(rng));
     backends::cpu::sparse::running_max_pool(in.data(), sum.data(), prev.data(), out.data(), h, w, c, k, k, oh, ow);
     for (size_t i = 0; i < in.size(); ++i) sum_ref[i] += in[i];
-    for (int64_t oy = 0; oy < oh; ++oy)
-      for (int64_t ox = 0; ox < ow; ++ox)
-        for (int64_t ch = 0; ch < c; ++ch) {
-          int64_t m = std::numeric_limits<int64_t>::min();
-          for (int64_t ky = 0; ky < k; ++ky)
-            for (int64_t kx = 0; kx < k; ++kx)
-              m = std::max(m, sum_ref[static_cast<size_t>(((oy * k + ky) * w + ox * k + kx) * c + ch)]);
-          const auto o = static_cast<size_t>((oy * ow + ox) * c + ch);
-          out_ref[o] = static_cast<V>(m - prev_ref[o]);
-          prev_ref[o] = m;
-        }
+    plain_running_max(sum_ref, prev_ref, out_ref, w, c, k, oh, ow);
     ASSERT_EQ(sum, sum_ref) << "t " << t;
-    ASSERT_EQ(out, out_ref) << "t " << t;
+    ASSERT_EQ(std::vector<int64_t>(out.begin(), out.end()), out_ref) << "t " << t;
     ASSERT_EQ(prev, prev_ref) << "t " << t;
   }
   EXPECT_GT(*std::max_element(sum.begin(), sum.end()), int64_t{1} << 32);
@@ -574,17 +581,7 @@ TEST(FastPathNeurons, IntegerRunningMaxPoolIn32BitsMatchesThePlainPasses) {
     for (size_t i = 0; i < in.size(); ++i) in[i] = i % 3 == 0 ? -current(rng) : current(rng);
     backends::cpu::sparse::running_max_pool(in.data(), sum.data(), prev.data(), out.data(), h, w, c, k, k, oh, ow);
     for (size_t i = 0; i < in.size(); ++i) sum_ref[i] += in[i];
-    for (int64_t oy = 0; oy < oh; ++oy)
-      for (int64_t ox = 0; ox < ow; ++ox)
-        for (int64_t ch = 0; ch < c; ++ch) {
-          int64_t m = std::numeric_limits<int64_t>::min();
-          for (int64_t ky = 0; ky < k; ++ky)
-            for (int64_t kx = 0; kx < k; ++kx)
-              m = std::max(m, sum_ref[static_cast<size_t>(((oy * k + ky) * w + ox * k + kx) * c + ch)]);
-          const auto o = static_cast<size_t>((oy * ow + ox) * c + ch);
-          out_ref[o] = m - prev_ref[o];
-          prev_ref[o] = m;
-        }
+    plain_running_max(sum_ref, prev_ref, out_ref, w, c, k, oh, ow);
     ASSERT_EQ(std::vector<int64_t>(sum.begin(), sum.end()), sum_ref) << "t " << t;
     ASSERT_EQ(std::vector<int64_t>(out.begin(), out.end()), out_ref) << "t " << t;
     ASSERT_EQ(std::vector<int64_t>(prev.begin(), prev.end()), prev_ref) << "t " << t;
@@ -602,6 +599,19 @@ namespace {
 struct DenseCase {
   int64_t cin, cout, h, w, k, stride, pad, dil;
 };
+
+// The case's geometry (k = 0: a linear layer of cin inputs).
+backends::cpu::sparse::ConvShape conv_of(const DenseCase &dc) {
+  backends::cpu::sparse::ConvShape conv;
+  if (dc.k == 0) {
+    conv.in = {dc.cin, 1, 1};
+    conv.out = {dc.cout, 1, 1};
+    return conv;
+  }
+  const int64_t oh = (dc.h + 2 * dc.pad - dc.dil * (dc.k - 1) - 1) / dc.stride + 1;
+  const int64_t ow = (dc.w + 2 * dc.pad - dc.dil * (dc.k - 1) - 1) / dc.stride + 1;
+  return {{dc.cin, dc.h, dc.w}, {dc.cout, oh, ow}, dc.k, dc.k, dc.stride, dc.stride, dc.pad, dc.pad, dc.dil, dc.dil};
+}
 
 std::vector<int32_t> plain_conv(const backends::cpu::sparse::ConvShape &s, const std::vector<int32_t> &in,
                                 const std::vector<int32_t> &w, const std::vector<int32_t> &bias) {
@@ -635,15 +645,7 @@ TEST(FastPathDense8, MatchesAPlainConvolutionExactly) {
   std::mt19937 rng(21);
   std::uniform_int_distribution<int32_t> weight(-127, 127);
   for (const auto &dc : cases) {
-    sp::ConvShape conv;
-    if (dc.k == 0) {
-      conv.in = {dc.cin, 1, 1};
-      conv.out = {dc.cout, 1, 1};
-    } else {
-      const int64_t oh = (dc.h + 2 * dc.pad - dc.dil * (dc.k - 1) - 1) / dc.stride + 1;
-      const int64_t ow = (dc.w + 2 * dc.pad - dc.dil * (dc.k - 1) - 1) / dc.stride + 1;
-      conv = {{dc.cin, dc.h, dc.w}, {dc.cout, oh, ow}, dc.k, dc.k, dc.stride, dc.stride, dc.pad, dc.pad, dc.dil, dc.dil};
-    }
+    const sp::ConvShape conv = conv_of(dc);
     std::vector<int32_t> w(static_cast<size_t>(conv.kh * conv.kw * conv.in.c * conv.out.c)), bias(static_cast<size_t>(conv.out.c));
     for (auto &x : w) x = weight(rng);
     for (auto &x : bias) x = weight(rng) * 1000;
@@ -726,15 +728,7 @@ TEST(FastPathDense8, Spikes16MatchesAPlainConvolutionExactly) {
   };
   std::mt19937 rng(29);
   for (const auto &dc : cases) {
-    sp::ConvShape conv;
-    if (dc.k == 0) {
-      conv.in = {dc.cin, 1, 1};
-      conv.out = {dc.cout, 1, 1};
-    } else {
-      const int64_t oh = (dc.h + 2 * dc.pad - dc.dil * (dc.k - 1) - 1) / dc.stride + 1;
-      const int64_t ow = (dc.w + 2 * dc.pad - dc.dil * (dc.k - 1) - 1) / dc.stride + 1;
-      conv = {{dc.cin, dc.h, dc.w}, {dc.cout, oh, ow}, dc.k, dc.k, dc.stride, dc.stride, dc.pad, dc.pad, dc.dil, dc.dil};
-    }
+    const sp::ConvShape conv = conv_of(dc);
     sp::ConvShape shape;
     const int64_t fan = conv.kh * conv.kw * conv.in.c;
     std::vector<int32_t> w(static_cast<size_t>(fan * conv.out.c)), bias(static_cast<size_t>(conv.out.c));
