@@ -138,7 +138,7 @@ void bench_integer_synapses(bool quick) {
         uint64_t ops = 0, dense_ops = 0;
         sparse::collect(in.data(), shape.in, shape.out.c, e);
         sparse::accumulate(shape, e, w.data(), bias.data(), out.data(), &ops);
-        if (!sparse::accumulate_dense8(g, in.data(), packed.data(), bias.data(), dense.data(), &dense_ops, 1e30)) {
+        if (!sparse::accumulate_dense8(g, in.data(), packed.data(), bias.data(), dense.data(), &dense_ops, 1e30, 1e30)) {
           std::printf("(the dense 8-bit kernel declined: no AVX2 on this CPU)\n");
           return;
         }
@@ -148,7 +148,7 @@ void bench_integer_synapses(bool quick) {
           sparse::accumulate(shape, e, w.data(), bias.data(), out.data(), nullptr);
         });
         const double td = best_time(quick ? 2 : 5, quick ? 50 : 300, [&] {
-          sparse::accumulate_dense8(g, in.data(), packed.data(), bias.data(), dense.data(), nullptr, 1e30);
+          sparse::accumulate_dense8(g, in.data(), packed.data(), bias.data(), dense.data(), nullptr, 1e30, 1e30);
         });
         const std::string dims = l.k == 0 ? std::to_string(l.cin) + "->" + std::to_string(l.cout)
                                           : std::to_string(l.cin) + "->" + std::to_string(l.cout) + " " +
