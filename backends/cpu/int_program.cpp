@@ -26,6 +26,8 @@ struct IStep {
   const quant::QNode *node = nullptr;
   Dims in_dims, out_dims;
   bool is_static = false;
+  bool skip = false;     // a flatten folded into the linear layer after it (fast path)
+  int input_value = -1;  // a linear layer reading its flatten's HWC input directly (weights permuted to match)
   std::vector<int64_t> packed;  // conv: [ky][kx][c][o_in_group]; linear: [in][out]
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
   Taps rows, cols;
@@ -90,6 +92,9 @@ template <typename V> class IntProgram : public Program {
 
 public:
   IntProgram(quant::QGraph q, bool fast) : q_(std::move(q)) {
+    std::vector<int> consumers(q_.shapes.size(), 0);
+    for (const auto &n : q_.nodes)
+      for (int v : n.inputs) ++consumers[static_cast<size_t>(v)];
     for (const auto &n : q_.nodes) {
       IStep s;
       s.node = &n;
@@ -97,6 +102,7 @@ public:
       if (!n.inputs.empty()) s.in_dims = dims_of(q_.shapes[static_cast<size_t>(n.inputs[0])]);
       s.is_static = q_.time_invariant[static_cast<size_t>(n.output)];
       pack(n, s);
+      if (fast && n.kind == OpKind::Linear) fold_flatten(s, consumers);
       // 32-bit accumulation is exact when the accumulator fits 31 bits (which also bounds every weight).
       s.fast = fast && !s.is_static && n.accumulator_bits <= 31 &&
                sparse::fast_path_shape(n.kind, {s.in_dims, s.out_dims, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw},
@@ -277,6 +283,28 @@ private:
     return bits >= 1 && bits <= 31 && tmax * (int64_t{1} << (bits - 1)) < (int64_t{1} << 31);
   }
 
+  // A linear layer whose input is a flatten's output, read by nothing else: the flatten (a CHW
+  // reordering of an HWC tensor, every step) is skipped and the linear layer reads the HWC tensor
+  // with its weight rows permuted to match. Integer sums are exact in any order.
+  void fold_flatten(IStep &s, const std::vector<int> &consumers) {
+    const int v = s.node->inputs.at(0);
+    if (consumers[static_cast<size_t>(v)] != 1 || v == q_.output) return;
+    for (auto &f : steps_) {
+      if (f.node->output != v || f.node->kind != OpKind::Flatten || f.is_static != s.is_static) continue;
+      const Dims a = f.in_dims;
+      const int64_t outs = s.out_dims.size(), hw = a.h * a.w;
+      if (hw == 1) return;  // nothing to reorder
+      std::vector<int64_t> permuted(s.packed.size());
+      for (int64_t c = 0; c < a.c; ++c)
+        for (int64_t k = 0; k < hw; ++k)
+          std::copy_n(&s.packed[static_cast<size_t>((c * hw + k) * outs)], outs, &permuted[static_cast<size_t>((k * a.c + c) * outs)]);
+      s.packed = std::move(permuted);
+      s.input_value = f.node->inputs.at(0);
+      f.skip = true;
+      return;
+    }
+  }
+
   void run_sample(IWorkspace<V> &ws, const float *x, const std::vector<int> &cps, int delay, int32_t *preds, size_t batch,
                   size_t sample, uint64_t *spikes, uint64_t *synops, uint64_t *trace) const {
     const size_t nl = layers_.size();
@@ -288,7 +316,7 @@ private:
           v[static_cast<size_t>(k * d.c + c)] = static_cast<V>(quant::quantize_input(q_, x[c * d.h * d.w + k]));
     }
     for (const auto &s : steps_)
-      if (s.is_static && s.node->kind != OpKind::Input) execute(ws, s, nullptr);
+      if (s.is_static && !s.skip && s.node->kind != OpKind::Input) execute(ws, s, nullptr);
     for (const auto &s : steps_) {
       const auto *v0 = s.node->v0.data();
       if (s.node->kind == OpKind::IF && !s.threshold32.empty() &&
@@ -327,7 +355,7 @@ private:
     size_t cp = 0;
     for (int t = 1; t <= cps.back(); ++t) {
       for (const auto &s : steps_) {
-        if (s.is_static) continue;
+        if (s.is_static || s.skip) continue;
         if (s.node->kind != OpKind::IF) {
           execute(ws, s, &ops);
           continue;
@@ -410,7 +438,7 @@ private:
   void execute(IWorkspace<V> &ws, const IStep &s, uint64_t *ops) const {
     const auto &n = *s.node;
     auto &out = ws.values[static_cast<size_t>(n.output)];
-    const auto &in = ws.values[static_cast<size_t>(n.inputs.at(0))];
+    const auto &in = ws.values[static_cast<size_t>(s.input_value >= 0 ? s.input_value : n.inputs.at(0))];
     const Dims a = s.in_dims, b = s.out_dims;
     if constexpr (kNarrow)
       if (!s.linear8.empty() && sparse::accumulate_linear8(in.data(), a.size(), s.linear8.data(), s.bias32.data(), out.data(),
