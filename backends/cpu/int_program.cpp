@@ -28,6 +28,8 @@ struct IStep {
   bool is_static = false;
   bool skip = false;     // a flatten folded into the linear layer after it (fast path)
   int input_value = -1;  // a linear layer reading its flatten's HWC input directly (weights permuted to match)
+  int fused_add = -1;    // IF with int32 potentials: the two-input add step whose sum is its current (summed here)
+  int fused_into = -1;   // add: the IF layer that sums it, in runs where that layer's potentials are int32
   std::vector<int64_t> packed;  // conv: [ky][kx][c][o_in_group]; linear: [in][out]
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
   Taps rows, cols;
@@ -149,6 +151,7 @@ public:
           s.smallest_threshold = *std::min_element(s.threshold32.begin(), s.threshold32.end());
         }
         s.layer = static_cast<int>(layers_.size());
+        if (kNarrow) fuse_add(s, consumers);
         layers_.push_back({n.name, ir::numel(q_.shapes[static_cast<size_t>(n.output)]),
                            q_.shapes[static_cast<size_t>(n.output)].at(0), static_cast<int>(steps_.size())});
       }
@@ -305,6 +308,21 @@ private:
     }
   }
 
+  // An IF layer whose current is a two-input add read by nothing else: in runs where its potentials
+  // are int32, the IF step sums the add's inputs itself and the add step is skipped.
+  void fuse_add(IStep &s, const std::vector<int> &consumers) {
+    const int v = s.node->inputs.at(0);
+    if (s.threshold_if32.empty()) return;
+    if (consumers[static_cast<size_t>(v)] != 1 || v == q_.output) return;
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      IStep &a = steps_[i];
+      if (a.node->output != v || a.node->kind != OpKind::Add || a.node->inputs.size() != 2 || a.is_static) continue;
+      s.fused_add = static_cast<int>(i);
+      a.fused_into = s.layer;
+      return;
+    }
+  }
+
   void run_sample(IWorkspace<V> &ws, const float *x, const std::vector<int> &cps, int delay, int32_t *preds, size_t batch,
                   size_t sample, uint64_t *spikes, uint64_t *synops, uint64_t *trace) const {
     const size_t nl = layers_.size();
@@ -356,6 +374,7 @@ private:
     for (int t = 1; t <= cps.back(); ++t) {
       for (const auto &s : steps_) {
         if (s.is_static || s.skip) continue;
+        if (s.fused_into >= 0 && ws.if32[static_cast<size_t>(s.fused_into)]) continue;  // summed by its IF step
         if (s.node->kind != OpKind::IF) {
           execute(ws, s, &ops);
           continue;
@@ -384,9 +403,17 @@ private:
                                                c, s.threshold_d.data(), s.inverse_threshold.data(), t);
           }
         } else if (ws.if32[static_cast<size_t>(s.layer)]) {
-          if constexpr (kNarrow)
-            count = sparse::if_layer_int32(ws.membrane32[static_cast<size_t>(s.layer)].data(), cur.data(), out.data(),
-                                           pixels, c, s.threshold_if32.data());
+          if constexpr (kNarrow) {
+            int32_t *v32 = ws.membrane32[static_cast<size_t>(s.layer)].data();
+            if (s.fused_add >= 0) {  // the add's two inputs summed here (fuse_add)
+              const IStep &a = steps_[static_cast<size_t>(s.fused_add)];
+              count = sparse::if_layer_int32_add(v32, ws.values[static_cast<size_t>(a.node->inputs[0])].data(),
+                                                 a.multiplier32[0].data(), ws.values[static_cast<size_t>(a.node->inputs[1])].data(),
+                                                 a.multiplier32[1].data(), out.data(), pixels, c, s.threshold_if32.data());
+            } else {
+              count = sparse::if_layer_int32(v32, cur.data(), out.data(), pixels, c, s.threshold_if32.data());
+            }
+          }
         } else if (s.fast_if) {
           count = sparse::if_layer_int(v.data(), cur.data(), out.data(), pixels, c, th);
         } else if (s.graded && !s.inverse_threshold.empty()) {  // the fast path's vectorised, division-free step

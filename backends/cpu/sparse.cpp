@@ -40,6 +40,8 @@ namespace neurocuda::backends::cpu::sparse {
   void running_max_pool_int(const int32_t *, int64_t *, int64_t *, int32_t *, int64_t, int64_t, int64_t, int64_t, \
                             int64_t, int64_t, int64_t);                                                        \
   uint64_t if_layer_int32(int32_t *, const int32_t *, int32_t *, int64_t, int64_t, const int32_t *);            \
+  uint64_t if_layer_int32_add(int32_t *, const int32_t *, const int32_t *, const int32_t *, const int32_t *,     \
+                              int32_t *, int64_t, int64_t, const int32_t *);                               \
   void running_max_pool_int32(const int32_t *, int32_t *, int32_t *, int32_t *, int64_t, int64_t, int64_t,      \
                               int64_t, int64_t, int64_t, int64_t);                                             \
   void add_int32(const int32_t *const *, const int32_t *const *, int, int32_t *, int64_t, int64_t);            \
@@ -285,6 +287,12 @@ bool accumulate_spikes16(const ConvShape &s, const Events<int32_t> &e, const int
   if (has_avx2()) avx2::accumulate_spikes16(s, v, w, bias, out, ops, runs(s));
   else sse::accumulate_spikes16(s, v, w, bias, out, ops, runs(s));
   return true;
+}
+
+uint64_t if_layer_int32_add(int32_t *v, const int32_t *x0, const int32_t *m0, const int32_t *x1, const int32_t *m1,
+                            int32_t *out, int64_t pixels, int64_t channels, const int32_t *threshold) {
+  return has_avx2() ? avx2::if_layer_int32_add(v, x0, m0, x1, m1, out, pixels, channels, threshold)
+                    : sse::if_layer_int32_add(v, x0, m0, x1, m1, out, pixels, channels, threshold);
 }
 
 } // namespace neurocuda::backends::cpu::sparse

@@ -200,6 +200,10 @@ uint64_t if_layer_int(int64_t *v, const int32_t *cur, int32_t *out, int64_t pixe
 /// one current a step, and v + I is formed before the threshold is subtracted).
 uint64_t if_layer_int32(int32_t *v, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
                         const int32_t *threshold);
+/// if_layer_int32 with its current summed from a two-input add node on the way (the add's output is
+/// never stored): I = m0 x x0 + m1 x x1 per channel (HWC), within 31 bits by the add's bound.
+uint64_t if_layer_int32_add(int32_t *v, const int32_t *x0, const int32_t *m0, const int32_t *x1, const int32_t *m1,
+                            int32_t *out, int64_t pixels, int64_t channels, const int32_t *threshold);
 /// running_max_pool with int32 running sums and maxima, for callers that have bounded the sums:
 /// T x (largest |input|) below 2^31.
 void running_max_pool(const int32_t *in, int32_t *sum, int32_t *prev, int32_t *out, int64_t h, int64_t w, int64_t c,

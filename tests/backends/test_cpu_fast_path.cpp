@@ -416,6 +416,46 @@ TEST(FastPathNeurons, IntegerIfIn32BitsMatchesTheScalarStep) {
   }
 }
 
+// The IF step that sums its current from a two-input add (sparse.h, if_layer_int32_add) against the
+// products summed in int64 and snn::if_step_int: negative multipliers, 19 channels (two vectors and
+// a tail), currents landing exactly on the threshold every fourth step.
+TEST(FastPathNeurons, IntegerIfSummingAnAddMatchesTheScalarStep) {
+  std::mt19937 rng(31);
+  const int64_t pixels = 4, channels = 19;
+  const size_t n = static_cast<size_t>(pixels * channels);
+  std::vector<int32_t> threshold(static_cast<size_t>(channels)), m0(static_cast<size_t>(channels)), m1(m0.size());
+  for (int64_t c = 0; c < channels; ++c) {
+    threshold[static_cast<size_t>(c)] = static_cast<int32_t>(1 + 37 * c);
+    m0[static_cast<size_t>(c)] = static_cast<int32_t>(rng() % 9) - 3;
+    m1[static_cast<size_t>(c)] = c == 0 ? 1 : static_cast<int32_t>(rng() % 5) + 1;  // channel 0 can land exactly
+  }
+  std::vector<int32_t> v(n, 0), x0(n), x1(n), out(n);
+  std::vector<int64_t> v_ref(n, 0);
+  for (int t = 0; t < 40; ++t) {
+    for (size_t k = 0; k < n; ++k) {
+      x0[k] = static_cast<int32_t>(rng() % 401) - 200;
+      x1[k] = static_cast<int32_t>(rng() % 401) - 100;
+    }
+    if (t % 4 == 0)  // channel 0 of every pixel: exactly onto its threshold
+      for (int64_t p = 0; p < pixels; ++p) {
+        const auto k = static_cast<size_t>(p * channels);
+        x1[k] = static_cast<int32_t>(threshold[0] - v_ref[k] - int64_t{m0[0]} * x0[k]);
+      }
+    const uint64_t count = backends::cpu::sparse::if_layer_int32_add(v.data(), x0.data(), m0.data(), x1.data(), m1.data(),
+                                                                     out.data(), pixels, channels, threshold.data());
+    uint64_t expected = 0;
+    for (size_t k = 0; k < n; ++k) {
+      const size_t c = k % static_cast<size_t>(channels);
+      const int64_t cur = int64_t{m0[c]} * x0[k] + int64_t{m1[c]} * x1[k];
+      const bool spike = snn::if_step_int(v_ref[k], cur, threshold[c]);
+      expected += spike;
+      ASSERT_EQ(static_cast<int32_t>(spike), out[k]) << "t " << t << " neuron " << k;
+      ASSERT_EQ(v_ref[k], v[k]) << "t " << t << " neuron " << k;
+    }
+    ASSERT_EQ(count, expected) << "t " << t;
+  }
+}
+
 // An integer add node with 32-bit values (sparse.h, add_int32) against the products summed in int64:
 // two and three inputs, negative multipliers, 13 channels (a vector and a tail).
 TEST(FastPathNeurons, IntegerAddIn32BitsMatchesTheProductsSummed) {
