@@ -270,11 +270,9 @@ bool accumulate_linear8(const int32_t *in, int64_t n_in, const int8_t *w, const 
 }
 
 bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vector<int16_t> &packed) {
+  // Bounding each output's magnitude sum bounds each of its weights too.
   std::vector<int64_t> magnitude(static_cast<size_t>(s.out.c), 0);
-  for (size_t k = 0; k < w.size(); ++k) {
-    if (w[k] > 32767 || w[k] < -32767) return false;
-    magnitude[k % static_cast<size_t>(s.out.c)] += w[k] < 0 ? -w[k] : w[k];
-  }
+  for (size_t k = 0; k < w.size(); ++k) magnitude[k % static_cast<size_t>(s.out.c)] += std::abs(int64_t{w[k]});
   if (*std::max_element(magnitude.begin(), magnitude.end()) > 32767) return false;
   packed.assign(w.begin(), w.end());
   return true;
