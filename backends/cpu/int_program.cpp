@@ -115,8 +115,7 @@ public:
         s.dense8 = sparse::dense8_layout(s.geom, s.packed32, s.d8, s.packed8);
         if (sparse::spikes16_layout(s.geom, s.packed32, s.packed16))
           s.spike_cost = sparse::spikes16_event_cost(s.geom.in.c);
-        if (n.kind == OpKind::Linear && s.geom.out.c % 16 == 0 &&
-            std::all_of(s.packed32.begin(), s.packed32.end(), [](int32_t x) { return x >= -127 && x <= 127; }))
+        if (n.kind == OpKind::Linear && s.dense8 && s.geom.out.c % 16 == 0)  // dense8: every |weight| <= 127
           s.linear8.assign(s.packed32.begin(), s.packed32.end());
       }
       if (kNarrow)
@@ -337,28 +336,27 @@ private:
       if (s.is_static && !s.skip && s.node->kind != OpKind::Input) execute(ws, s, nullptr);
     for (const auto &s : steps_) {
       const auto *v0 = s.node->v0.data();
+      const auto l = static_cast<size_t>(s.layer);
+      // The layer's potentials at v0 (per channel, HWC), in the potential type T.
+      auto start = [&](auto &v) {
+        using T = typename std::remove_reference_t<decltype(v)>::value_type;
+        v.resize(static_cast<size_t>(s.out_dims.size()));
+        for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<T>(v0[k % static_cast<size_t>(s.out_dims.c)]);
+      };
       if (s.node->kind == OpKind::IF && !s.threshold32.empty() &&
           std::all_of(v0, v0 + s.out_dims.c, [](int64_t x) { return x > -(int64_t{1} << 30) && x < (int64_t{1} << 30); })) {
-        auto &v = ws.membrane32[static_cast<size_t>(s.layer)];
-        v.resize(static_cast<size_t>(s.out_dims.size()));
-        ws.net32[static_cast<size_t>(s.layer)].assign(v.size(), 0);
-        for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<int32_t>(v0[k % static_cast<size_t>(s.out_dims.c)]);
-        ws.wide[static_cast<size_t>(s.layer)] = 0;
+        start(ws.membrane32[l]);
+        ws.net32[l].assign(ws.membrane32[l].size(), 0);
+        ws.wide[l] = 0;
       } else if (s.node->kind == OpKind::IF && !s.threshold_d.empty()) {
-        ws.wide[static_cast<size_t>(s.layer)] = 1;
-        auto &v = ws.membrane_d[static_cast<size_t>(s.layer)];
-        v.resize(static_cast<size_t>(s.out_dims.size()));
-        ws.net_d[static_cast<size_t>(s.layer)].assign(v.size(), 0.0);
-        for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<double>(s.node->v0[k % static_cast<size_t>(s.out_dims.c)]);
-      } else if (s.node->kind == OpKind::IF && ws.if32[static_cast<size_t>(s.layer)]) {
-        auto &v = ws.membrane32[static_cast<size_t>(s.layer)];
-        v.resize(static_cast<size_t>(s.out_dims.size()));
-        for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<int32_t>(v0[k % static_cast<size_t>(s.out_dims.c)]);
+        ws.wide[l] = 1;
+        start(ws.membrane_d[l]);
+        ws.net_d[l].assign(ws.membrane_d[l].size(), 0.0);
+      } else if (s.node->kind == OpKind::IF && ws.if32[l]) {
+        start(ws.membrane32[l]);
       } else if (s.node->kind == OpKind::IF) {
-        auto &v = ws.membrane[static_cast<size_t>(s.layer)];
-        v.resize(static_cast<size_t>(s.out_dims.size()));
-        if (s.graded) ws.net[static_cast<size_t>(s.layer)].assign(v.size(), 0);
-        for (size_t k = 0; k < v.size(); ++k) v[k] = s.node->v0[k % static_cast<size_t>(s.out_dims.c)];
+        start(ws.membrane[l]);
+        if (s.graded) ws.net[l].assign(ws.membrane[l].size(), 0);
       } else if (s.pool_state >= 0 && ws.pool32[static_cast<size_t>(s.pool_state)]) {
         ws.pool_sum32[static_cast<size_t>(s.pool_state)].assign(static_cast<size_t>(s.in_dims.size()), 0);
         ws.pool_max32[static_cast<size_t>(s.pool_state)].assign(static_cast<size_t>(s.out_dims.size()), 0);
@@ -475,14 +473,20 @@ private:
       // A layer whose last spike step was sparse enough for the 16-bit events goes to them first, without
       // the dense kernel's input conversion; a step that turns out dense enough sends the next to it.
       char &events_first = ws.events_first[static_cast<size_t>(&s - steps_.data())];
-      if (events_first && sparse::collect(in.data(), a, s.geom.out.c, ws.events)) {
+      if (events_first) {
+        sparse::collect(in.data(), a, s.geom.out.c, ws.events);  // 32-bit values: always fits
         uint64_t step_ops = 0;
         if (sparse::accumulate_spikes16(s.geom, ws.events, s.packed16.data(), s.bias32.data(), out.data(), &step_ops)) {
           if (ops) *ops += step_ops;
           events_first = static_cast<double>(step_ops) * s.spike_cost < static_cast<double>(s.d8.macs);
           return;
         }
-        events_first = 0;  // graded payloads, not spikes: the usual order (dense if dense enough), as if it were new
+        // Graded payloads, not spikes: the usual order from here (dense if dense enough), the events as collected.
+        events_first = 0;
+        if (s.dense8 && sparse::accumulate_dense8(s.d8, in.data(), s.packed8.data(), s.bias32.data(), out.data(), ops,
+                                                  sparse::kDense8EventCost, s.spike_cost))
+          return;
+        return sparse::accumulate(s.geom, ws.events, s.packed32.data(), s.bias32.data(), out.data(), ops);
       }
       if (s.dense8 && sparse::accumulate_dense8(s.d8, in.data(), s.packed8.data(), s.bias32.data(), out.data(), ops,
                                                 sparse::kDense8EventCost, s.spike_cost))
@@ -616,9 +620,8 @@ private:
     case OpKind::Add: {
       // Pixels x channels (HWC), input by input: no per-element modulo, and the inner loop vectorises.
       const size_t c = static_cast<size_t>(b.c), pixels = out.size() / c;
-      // With 32-bit values the products and partial sums fit 31 bits too (the node's bound covers them),
-      // so they are 32-bit multiplies, which vectorise (64-bit ones do not).
-      using M = std::conditional_t<kNarrow, int32_t, int64_t>;
+      // With 32-bit values the products and partial sums fit 31 bits too (the node's bound covers them):
+      // the vectorised 32-bit kernel (sparse.h). 64-bit values take the loop below.
       if constexpr (kNarrow) {
         thread_local std::vector<const int32_t *> xs, ms;
         xs.clear(), ms.clear();
@@ -631,9 +634,7 @@ private:
       }
       for (size_t i = 0; i < n.inputs.size(); ++i) {
         const V *x = ws.values[static_cast<size_t>(n.inputs[i])].data();
-        const M *m;
-        if constexpr (kNarrow) m = s.multiplier32[i].data();
-        else m = n.multiplier[i].data();
+        const int64_t *m = n.multiplier[i].data();
         V *o = out.data();
         for (size_t p = 0; p < pixels; ++p, o += c, x += c)
           for (size_t k = 0; k < c; ++k) o[k] = (i == 0 ? 0 : o[k]) + m[k] * x[k];
