@@ -145,8 +145,7 @@ bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vec
 /// [-64, 127], the largest input minus the smallest exceeds 129 (two products must fit int16), or
 /// the step is sparse enough that the event kernels cost less (its synaptic operations times
 /// event_cost below the dense multiply-accumulates; spike_cost instead when every input is 0 or 1).
-/// Adds the synaptic operations the events would
-/// have made to *ops, as accumulate does.
+/// Adds the synaptic operations the events would have made to *ops, as accumulate does.
 bool accumulate_dense8(const Dense8Shape &g, const int32_t *in, const int8_t *w, const int32_t *bias, int32_t *out,
                        uint64_t *ops, double event_cost = kDense8EventCost, double spike_cost = kDense8EventCost);
 
