@@ -57,6 +57,7 @@ struct IStep {
   std::vector<int8_t> packed8;
   std::vector<int8_t> linear8;                     // 32-bit values, linear, 8-bit weights [in][out]: events
   std::vector<int16_t> packed16;                   // 32-bit values, weights for the 16-bit spike events
+  sparse::LutShape lut;                            // 32-bit values, spikes into c_in <= 16: the table kernel (lut.table set)
   double spike_cost = sparse::kDense8EventCost;    // spike steps: the events' cost per synaptic operation, in dense MACs
   std::vector<std::vector<int32_t>> multiplier32;  // add with 32-bit values
 };
@@ -113,6 +114,7 @@ public:
       if (s.fast && kNarrow) {
         s.bias32.assign(n.bias.begin(), n.bias.end());
         s.dense8 = sparse::dense8_layout(s.geom, s.packed32, s.d8, s.packed8);
+        if (n.kind == OpKind::Conv2d) sparse::lut_layout(s.geom, s.packed32, s.lut);
         if (sparse::spikes16_layout(s.geom, s.packed32, s.packed16))
           s.spike_cost = sparse::spikes16_event_cost(s.geom.in.c);
         if (n.kind == OpKind::Linear && s.dense8 && s.geom.out.c % 16 == 0)  // dense8: every |weight| <= 127
@@ -468,6 +470,9 @@ private:
     if constexpr (kNarrow)
       if (!s.linear8.empty() && sparse::accumulate_linear8(in.data(), a.size(), s.linear8.data(), s.bias32.data(), out.data(),
                                                            b.c, ops))
+        return;
+    if constexpr (kNarrow)
+      if (s.lut.table && sparse::accumulate_spikes_lut(s.lut, in.data(), s.bias32.data(), out.data(), ops, s.spike_cost))
         return;
     if constexpr (kNarrow) {
       // A layer whose last spike step was sparse enough for the 16-bit events goes to them first, without

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
+#include <new>
 
 namespace neurocuda::backends::cpu::sparse {
 
@@ -49,6 +50,8 @@ namespace neurocuda::backends::cpu::sparse {
                            uint64_t *, Run *);                                                          \
   bool accumulate_linear8(const int32_t *, int64_t, const int8_t *, const int32_t *, int32_t *, int64_t,        \
                           uint64_t *, int32_t *, int32_t *, double);                                           \
+  bool accumulate_spikes_lut(const LutShape &, const int32_t *, const int16_t *, const int32_t *, int32_t *,    \
+                             uint64_t *, uint64_t *, double);                                                  \
   }
 NEUROCUDA_DECLARE_KERNELS(avx2)
 NEUROCUDA_DECLARE_KERNELS(sse)
@@ -276,6 +279,53 @@ bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vec
   if (*std::max_element(magnitude.begin(), magnitude.end()) > 32767) return false;
   packed.assign(w.begin(), w.end());
   return true;
+}
+
+bool lut_layout(const ConvShape &s, const std::vector<int32_t> &w, LutShape &g) {
+  const int64_t taps = s.kh * s.kw, groups = (s.in.c + 3) / 4;
+  if (s.in.c > 16 || s.out.c % 16 != 0 || taps * groups * 16 * 32 > 24 * 1024) return false;
+  std::vector<int64_t> magnitude(static_cast<size_t>(s.out.c), 0);
+  for (size_t k = 0; k < w.size(); ++k) magnitude[k % static_cast<size_t>(s.out.c)] += std::abs(int64_t{w[k]});
+  if (*std::max_element(magnitude.begin(), magnitude.end()) > 32767) return false;
+  g.s = s;
+  g.groups = groups;
+  g.blocks = s.out.c / 16;
+  g.cout = s.out.c;
+  g.height = s.in.h + 2 * s.ph;
+  g.width = s.in.w + 2 * s.pw;
+  g.tap_pixel.clear();
+  for (int64_t ky = 0; ky < s.kh; ++ky)
+    for (int64_t kx = 0; kx < s.kw; ++kx) g.tap_pixel.push_back(ky * s.dh * g.width + kx * s.dw);
+  g.row_fan.clear(), g.col_fan.clear();
+  for (const auto &t : make_taps(s.in.h, s.out.h, s.kh, s.sh, s.ph, s.dh)) g.row_fan.push_back(static_cast<int64_t>(t.size()));
+  for (const auto &t : make_taps(s.in.w, s.out.w, s.kw, s.sw, s.pw, s.dw)) g.col_fan.push_back(static_cast<int64_t>(t.size()));
+  g.lookups = s.out.h * s.out.w * taps * groups * g.blocks;
+  // Row (block, tap, group, code) sums the weights of the code's channels; rows 32-byte aligned.
+  const auto entries = static_cast<size_t>(g.blocks * taps * groups * 16 * 16);
+  g.table.reset(static_cast<int16_t *>(std::aligned_alloc(64, (entries * sizeof(int16_t) + 63) / 64 * 64)), std::free);
+  if (!g.table) throw std::bad_alloc();
+  int16_t *table = g.table.get();
+  for (int64_t b = 0; b < g.blocks; ++b)
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t gr = 0; gr < groups; ++gr)
+        for (int64_t code = 0; code < 16; ++code)
+          for (int64_t o = 0; o < 16; ++o) {
+            int64_t sum = 0;
+            for (int64_t bit = 0; bit < 4; ++bit)
+              if (code >> bit & 1 && gr * 4 + bit < s.in.c)
+                sum += w[static_cast<size_t>((t * s.in.c + gr * 4 + bit) * s.out.c + b * 16 + o)];
+            table[static_cast<size_t>((((b * taps + t) * groups + gr) * 16 + code) * 16 + o)] = static_cast<int16_t>(sum);
+          }
+  return true;
+}
+
+bool accumulate_spikes_lut(const LutShape &g, const int32_t *in, const int32_t *bias, int32_t *out, uint64_t *ops,
+                           double spike_cost) {
+  if (!has_avx2() || !g.table) return false;
+  thread_local std::vector<uint64_t> codes;
+  const auto size = static_cast<size_t>(g.height * g.width);
+  if (codes.size() < size) codes.resize(size);
+  return avx2::accumulate_spikes_lut(g, in, g.table.get(), bias, out, ops, codes.data(), spike_cost);
 }
 
 bool accumulate_spikes16(const ConvShape &s, const Events<int32_t> &e, const int16_t *w, const int32_t *bias,

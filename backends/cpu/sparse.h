@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "cpu/layout.h"
@@ -139,6 +140,36 @@ inline double spikes16_event_cost(int64_t in_channels) { return in_channels >= 3
 /// Whether a layer's int32 weights w ([ky][kx][c_in][c_out]) fit accumulate_spikes16 (every output's
 /// |weights| sum to at most 32767), and if so the 16-bit copy.
 bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vector<int16_t> &packed);
+
+/// Table-lookup convolution of spikes (integer mode, 32-bit values, AVX2): per input pixel, each group
+/// of four input channels' spikes is a 4-bit code; per tap, group and code a table row holds the sum
+/// of the weights those spikes select, for 16 output channels in int16. An output pixel adds one row
+/// per tap and group for each block of 16 outputs: work set by the layer's shape, not its density,
+/// half the dense 8-bit kernel's on 16-channel inputs (results/bench_kernels.txt).
+struct LutShape {
+  ConvShape s;
+  int64_t groups = 0, blocks = 0, cout = 0;  ///< ceil(c_in / 4) (at most 4), c_out / 16, c_out
+  int64_t height = 0, width = 0;             ///< the padded code image
+  std::vector<int64_t> tap_pixel;            ///< per tap (ky, kx): its offset in the code image, in pixels
+  std::vector<int64_t> row_fan, col_fan;     ///< as Dense8Shape's
+  int64_t lookups = 0;                       ///< table rows one step adds
+  /// [block][tap][group][code][16 outputs] int16, 64-byte aligned: row (b, t, g, code) sums the
+  /// weights of output block b at tap t over the input channels 4g + i whose bit i the code sets.
+  std::shared_ptr<int16_t> table;
+};
+/// A table row's cost in dense 8-bit multiply-accumulates (one row stands for 64 of them): the kernel
+/// bench's 16-channel layers ran a step of lookups in about half the dense kernel's time.
+constexpr double kLutLookupCost = 32.0;
+/// Whether a layer of shape s with int32 weights w ([ky][kx][c_in][c_out]) can take the table kernel
+/// (c_in <= 16, c_out a multiple of 16, every output's |weights| summing to at most 32767, each tap's
+/// block's table within 24 KiB so that it stays in the L1 cache), and if so its layout and table.
+bool lut_layout(const ConvShape &s, const std::vector<int32_t> &w, LutShape &g);
+/// One step of the table kernel: out = conv(in, w) + bias, exact. False, leaving out untouched, when
+/// this CPU lacks AVX2, an input is not 0 or 1, or the events cost less (the step's synaptic operations
+/// times spike_cost below its lookups times kLutLookupCost). Adds the synaptic operations the events
+/// would have made to *ops, as accumulate does.
+bool accumulate_spikes_lut(const LutShape &g, const int32_t *in, const int32_t *bias, int32_t *out, uint64_t *ops,
+                           double spike_cost = kDense8EventCost);
 
 /// Integer mode, 32-bit values: out = conv(in, w) + bias with 8-bit multiplies, the whole input at
 /// once (AVX2), exact. False, leaving out untouched, when this CPU lacks AVX2, an input is outside

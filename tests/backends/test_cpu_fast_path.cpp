@@ -812,6 +812,76 @@ TEST(FastPathDense8, Spikes16MatchesAPlainConvolutionExactly) {
   }
 }
 
+// The table-lookup spike kernel (sparse.h, accumulate_spikes_lut) against the same plain convolution:
+// input channels 1-16 (groups of four, partly filled), 16-48 outputs, stride, padding, dilation, 1x1;
+// output 0's weights summing to exactly 32767 and output 1's to -32767 with every input spiking
+// (the largest sums it takes); the synaptic operations; its refusals (payloads and other values, a
+// sparse step the events do for less, layouts past its limits).
+TEST(FastPathDense8, SpikeTablesMatchAPlainConvolutionExactly) {
+  namespace sp = backends::cpu::sparse;
+  if (!__builtin_cpu_supports("avx2") || std::getenv("NEUROCUDA_CPU_BASELINE"))
+    GTEST_SKIP() << "the table kernel needs AVX2";
+  const DenseCase cases[] = {
+      {16, 16, 28, 28, 3, 1, 1, 1}, {16, 32, 14, 14, 3, 2, 1, 1}, {16, 32, 14, 14, 1, 2, 0, 1}, {13, 48, 7, 9, 3, 1, 1, 1},
+      {8, 16, 9, 10, 3, 1, 2, 2},   {5, 16, 6, 7, 3, 2, 0, 1},    {1, 16, 5, 5, 3, 1, 1, 1},   {12, 32, 6, 5, 2, 1, 1, 1},
+  };
+  std::mt19937 rng(31);
+  for (const auto &dc : cases) {
+    const sp::ConvShape conv = conv_of(dc);
+    const int64_t fan = conv.kh * conv.kw * conv.in.c;
+    std::vector<int32_t> w(static_cast<size_t>(fan * conv.out.c)), bias(static_cast<size_t>(conv.out.c));
+    const int32_t cap = static_cast<int32_t>(32767 / fan);
+    for (size_t k = 0; k < w.size(); ++k) w[k] = static_cast<int32_t>(rng() % (2 * cap + 1)) - cap;
+    for (int64_t i = 0; i < fan; ++i) {
+      const auto share = static_cast<int32_t>(32767 / fan + (i < 32767 % fan));
+      w[static_cast<size_t>(i * conv.out.c)] = share;
+      w[static_cast<size_t>(i * conv.out.c + 1)] = -share;
+    }
+    for (auto &x : bias) x = static_cast<int32_t>(rng() % 2000001) - 1000000;
+    sp::LutShape g;
+    ASSERT_TRUE(sp::lut_layout(conv, w, g)) << "cin " << dc.cin << " cout " << dc.cout;
+    EXPECT_EQ(conv.out.h * conv.out.w * conv.kh * conv.kw * ((dc.cin + 3) / 4) * (dc.cout / 16), g.lookups);
+    std::vector<int32_t> in(static_cast<size_t>(conv.in.size()));
+    for (int density : {0, 3}) {  // all spiking, a third (no spikes at all: the events, below)
+      for (auto &x : in) x = density == 0 ? 1 : rng() % 3 == 0;
+      const auto expected = plain_conv(conv, in, w, bias);
+      std::vector<int32_t> out(expected.size(), -7), events_out(expected.size());
+      uint64_t ops = 0, event_ops = 0;
+      ASSERT_TRUE(sp::accumulate_spikes_lut(g, in.data(), bias.data(), out.data(), &ops, 1e30));
+      EXPECT_EQ(out, expected) << "cin " << dc.cin << " cout " << dc.cout << " k " << dc.k << " density " << density;
+      if (density == 0) {
+        EXPECT_EQ(bias[0] + 32767, out[(conv.out.h / 2 * conv.out.w + conv.out.w / 2) * conv.out.c]) << "an inner pixel sees every weight";
+      }
+      sp::Events<int32_t> e;
+      sp::collect(in.data(), conv.in, conv.out.c, e);
+      sp::accumulate(conv, e, w.data(), bias.data(), events_out.data(), &event_ops);
+      EXPECT_EQ(ops, event_ops) << "synaptic operations counted as the events count them";
+    }
+    // Values that are not spikes, or a step the events do for less (the default cost): refused, output untouched.
+    std::vector<int32_t> out(static_cast<size_t>(conv.out.size()), -7);
+    for (int32_t bad : {2, -1, std::numeric_limits<int32_t>::min() + 1}) {
+      std::fill(in.begin(), in.end(), 1);
+      in[in.size() - 1] = bad;
+      EXPECT_FALSE(sp::accumulate_spikes_lut(g, in.data(), bias.data(), out.data(), nullptr, 1e30)) << bad;
+    }
+    std::fill(in.begin(), in.end(), 0);
+    in[0] = 1;
+    EXPECT_FALSE(sp::accumulate_spikes_lut(g, in.data(), bias.data(), out.data(), nullptr));
+    EXPECT_TRUE(std::all_of(out.begin(), out.end(), [](int32_t x) { return x == -7; }));
+    // One more unit of magnitude on output 0: refused.
+    auto heavier = w;
+    heavier[0] += 1;
+    EXPECT_FALSE(sp::lut_layout(conv, heavier, g));
+  }
+  // Past 16 input channels, outputs not a multiple of 16, or a table past 24 KiB (5x5 taps of 16 channels).
+  sp::LutShape g;
+  for (const DenseCase &dc : {DenseCase{17, 16, 6, 6, 3, 1, 1, 1}, DenseCase{16, 24, 6, 6, 3, 1, 1, 1}, DenseCase{16, 16, 9, 9, 5, 1, 2, 1}}) {
+    const sp::ConvShape conv = conv_of(dc);
+    EXPECT_FALSE(sp::lut_layout(conv, std::vector<int32_t>(static_cast<size_t>(conv.kh * conv.kw * dc.cin * dc.cout), 1), g))
+        << dc.cin << " " << dc.cout << " " << dc.k;
+  }
+}
+
 TEST(FastPathDense8, LayoutRefusesWeightsPast127AndOddOutputCounts) {
   namespace sp = backends::cpu::sparse;
   sp::ConvShape s{{4, 3, 3}, {8, 3, 3}, 3, 3, 1, 1, 1, 1, 1, 1};
