@@ -145,7 +145,9 @@ bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vec
 /// of four input channels' spikes is a 4-bit code; per tap, group and code a table row holds the sum
 /// of the weights those spikes select, for 16 output channels in int16. An output pixel adds one row
 /// per tap and group for each block of 16 outputs: work set by the layer's shape, not its density,
-/// half the dense 8-bit kernel's on 16-channel inputs (results/bench_kernels.txt).
+/// about 2/3 of the dense 8-bit kernel's time on 16-channel inputs (results/bench_kernels.txt). Wider
+/// inputs stay with the events: tables of 32 and 64 channels (taps in passes through the L1 cache)
+/// ran slower than the 16-bit events at the bundled models' densities.
 struct LutShape {
   ConvShape s;
   int64_t groups = 0, blocks = 0, cout = 0;  ///< ceil(c_in / 4) (at most 4), c_out / 16, c_out
@@ -157,9 +159,9 @@ struct LutShape {
   /// weights of output block b at tap t over the input channels 4g + i whose bit i the code sets.
   std::shared_ptr<int16_t> table;
 };
-/// A table row's cost in dense 8-bit multiply-accumulates (one row stands for 64 of them): the kernel
-/// bench's 16-channel layers ran a step of lookups in about half the dense kernel's time.
-constexpr double kLutLookupCost = 32.0;
+/// A table row's cost in dense 8-bit multiply-accumulates (one row stands for 64 of them): 37-43 on the
+/// kernel bench's 16-channel layers (a step of lookups in about 2/3 of the dense kernel's time).
+constexpr double kLutLookupCost = 40.0;
 /// Whether a layer of shape s with int32 weights w ([ky][kx][c_in][c_out]) can take the table kernel
 /// (c_in <= 16, c_out a multiple of 16, every output's |weights| summing to at most 32767, each tap's
 /// block's table within 24 KiB so that it stays in the L1 cache), and if so its layout and table.

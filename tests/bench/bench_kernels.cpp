@@ -101,11 +101,13 @@ void bench_synapses(bool quick) {
 
 // Integer networks with 8-bit weights and 32-bit values: the event kernels (collect + accumulate)
 // against the dense 8-bit kernel (accumulate_dense8, forced by a huge event cost), same inputs; "ratio" is how many dense
-// multiply-accumulates take as long as one synaptic operation of the events (kDense8EventCost).
+// multiply-accumulates take as long as one synaptic operation of the events (kDense8EventCost). On spikes,
+// the 16-bit events (accumulate_spikes16) and the table kernel (accumulate_spikes_lut, forced); the
+// table's ratio is dense multiply-accumulates per table row (kLutLookupCost).
 void bench_integer_synapses(bool quick) {
   std::printf("\nsynaptic accumulation, 8-bit weights, 32-bit values, one thread: events against the dense 8-bit kernel\n");
-  std::printf("%-22s %-14s %-8s %7s %11s %11s %8s %7s %11s %7s\n", "layer", "shape", "input", "density", "events us", "dense us",
-              "speedup", "ratio", "spikes16 us", "ratio");
+  std::printf("%-22s %-14s %-8s %7s %11s %11s %8s %7s %11s %7s %9s %7s\n", "layer", "shape", "input", "density", "events us",
+              "dense us", "speedup", "ratio", "spikes16 us", "ratio", "table us", "ratio");
   std::mt19937 rng(3);
   std::uniform_int_distribution<int32_t> weight(-127, 127);
   std::uniform_real_distribution<float> u01(0.0f, 1.0f);
@@ -127,7 +129,9 @@ void bench_integer_synapses(bool quick) {
     std::vector<int16_t> packed16;
     while (!sparse::spikes16_layout(shape, w16, packed16))
       for (auto &x : w16) x /= 2;
-    std::vector<int32_t> out16(out.size()), check16(out.size());
+    std::vector<int32_t> out16(out.size()), check16(out.size()), out_lut(out.size());
+    sparse::LutShape lut;
+    const bool has_lut = l.k != 0 && sparse::lut_layout(shape, w16, lut);
     for (double density : {0.02, 0.05, 0.1, 0.25, 0.4})
       for (bool payloads : {false, true}) {
         for (auto &x : in) {
@@ -153,7 +157,7 @@ void bench_integer_synapses(bool quick) {
         const std::string dims = l.k == 0 ? std::to_string(l.cin) + "->" + std::to_string(l.cout)
                                           : std::to_string(l.cin) + "->" + std::to_string(l.cout) + " " +
                                                 std::to_string(l.size) + "/" + std::to_string(l.stride);
-        std::string s16 = "", r16 = "";
+        std::string s16 = "", r16 = "", sl = "", rl = "";
         if (!payloads) {
           sparse::accumulate_spikes16(shape, e, packed16.data(), bias.data(), out16.data(), nullptr);
           sparse::accumulate(shape, e, w16.data(), bias.data(), check16.data(), nullptr);
@@ -164,10 +168,20 @@ void bench_integer_synapses(bool quick) {
           });
           s16 = fmt::format("{:.1f}", t16 * 1e6);
           r16 = fmt::format("{:.1f}", (t16 / static_cast<double>(ops)) / (td / static_cast<double>(g.macs)));
+          if (has_lut) {
+            sparse::accumulate_spikes_lut(lut, in.data(), bias.data(), out_lut.data(), nullptr, 1e30);
+            if (out_lut != check16) std::printf("MISMATCH between the table and 32-bit spike kernels on %s\n", l.where);
+            const double tl = best_time(quick ? 2 : 5, quick ? 50 : 300, [&] {
+              sparse::accumulate_spikes_lut(lut, in.data(), bias.data(), out_lut.data(), nullptr, 1e30);
+            });
+            sl = fmt::format("{:.1f}", tl * 1e6);
+            rl = fmt::format("{:.1f}", (tl / static_cast<double>(lut.lookups)) / (td / static_cast<double>(g.macs)));
+          }
         }
-        std::printf("%-22s %-14s %-8s %7.2f %11.1f %11.1f %7.1fx %7.1f %11s %7s\n", l.where, dims.c_str(), payloads ? "payload" : "spikes",
-                    density, te * 1e6, td * 1e6, te / td, (te / static_cast<double>(ops)) / (td / static_cast<double>(g.macs)),
-                    s16.c_str(), r16.c_str());
+        std::printf("%-22s %-14s %-8s %7.2f %11.1f %11.1f %7.1fx %7.1f %11s %7s %9s %7s\n", l.where, dims.c_str(),
+                    payloads ? "payload" : "spikes", density, te * 1e6, td * 1e6, te / td,
+                    (te / static_cast<double>(ops)) / (td / static_cast<double>(g.macs)), s16.c_str(), r16.c_str(), sl.c_str(),
+                    rl.c_str());
       }
   }
 }
