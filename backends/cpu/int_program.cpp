@@ -339,11 +339,14 @@ private:
     for (const auto &s : steps_) {
       const auto *v0 = s.node->v0.data();
       const auto l = static_cast<size_t>(s.layer);
-      // The layer's potentials at v0 (per channel, HWC), in the potential type T.
+      // The layer's potentials at v0 (per channel, HWC), in the potential type T; pixel by pixel (a
+      // modulo per neuron was 2.5 % of the int8 IF ResNet's run).
       auto start = [&](auto &v) {
         using T = typename std::remove_reference_t<decltype(v)>::value_type;
+        const auto c = static_cast<size_t>(s.out_dims.c);
         v.resize(static_cast<size_t>(s.out_dims.size()));
-        for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<T>(v0[k % static_cast<size_t>(s.out_dims.c)]);
+        for (size_t k = 0; k < v.size(); k += c)
+          for (size_t j = 0; j < c; ++j) v[k + j] = static_cast<T>(v0[j]);
       };
       if (s.node->kind == OpKind::IF && !s.threshold32.empty() &&
           std::all_of(v0, v0 + s.out_dims.c, [](int64_t x) { return x > -(int64_t{1} << 30) && x < (int64_t{1} << 30); })) {
