@@ -672,12 +672,29 @@ std::vector<int32_t> plain_conv(const backends::cpu::sparse::ConvShape &s, const
       }
   return out;
 }
+
+// Whether the AVX2-only kernels run here (the tests skip them otherwise, as under NEUROCUDA_CPU_BASELINE).
+bool avx2_kernels() { return __builtin_cpu_supports("avx2") && !std::getenv("NEUROCUDA_CPU_BASELINE"); }
+
+// Weights for the 16-bit kernels: random, each |w| <= 32767 / fan, except output 0's, which sum to
+// exactly 32767, and output 1's, which sum to -32767 (the largest magnitudes they take).
+std::vector<int32_t> weights_at_16_bits(const backends::cpu::sparse::ConvShape &conv, std::mt19937 &rng) {
+  const int64_t fan = conv.kh * conv.kw * conv.in.c;
+  std::vector<int32_t> w(static_cast<size_t>(fan * conv.out.c));
+  const int32_t cap = static_cast<int32_t>(32767 / fan);
+  for (auto &x : w) x = static_cast<int32_t>(rng() % (2 * cap + 1)) - cap;
+  for (int64_t i = 0; i < fan; ++i) {
+    const auto share = static_cast<int32_t>(32767 / fan + (i < 32767 % fan));
+    w[static_cast<size_t>(i * conv.out.c)] = share;
+    w[static_cast<size_t>(i * conv.out.c + 1)] = -share;
+  }
+  return w;
+}
 } // namespace
 
 TEST(FastPathDense8, MatchesAPlainConvolutionExactly) {
   namespace sp = backends::cpu::sparse;
-  if (!__builtin_cpu_supports("avx2") || std::getenv("NEUROCUDA_CPU_BASELINE"))
-    GTEST_SKIP() << "the dense 8-bit kernel needs AVX2";
+  if (!avx2_kernels()) GTEST_SKIP() << "the dense 8-bit kernel needs AVX2";
   const DenseCase cases[] = {
       {16, 16, 28, 28, 3, 1, 1, 1}, {13, 8, 7, 9, 3, 1, 1, 1},  {16, 32, 14, 14, 3, 2, 1, 1}, {5, 24, 6, 7, 3, 1, 2, 2},
       {32, 16, 6, 6, 1, 2, 0, 1},   {64, 64, 7, 7, 3, 1, 1, 1}, {3, 8, 5, 11, 5, 1, 2, 1},   {300, 40, 0, 0, 0, 1, 0, 1},
@@ -735,8 +752,7 @@ TEST(FastPathDense8, MatchesAPlainConvolutionExactly) {
 // short loop although 150 groups exceed the 129 a general widening allows). Both exact.
 TEST(FastPathDense8, WidensExactlyWhereALaneCouldPass16Bits) {
   namespace sp = backends::cpu::sparse;
-  if (!__builtin_cpu_supports("avx2") || std::getenv("NEUROCUDA_CPU_BASELINE"))
-    GTEST_SKIP() << "the dense 8-bit kernel needs AVX2";
+  if (!avx2_kernels()) GTEST_SKIP() << "the dense 8-bit kernel needs AVX2";
   const int64_t cin = 600, cout = 16;
   sp::ConvShape conv;
   conv.in = {cin, 1, 1};
@@ -758,7 +774,8 @@ TEST(FastPathDense8, WidensExactlyWhereALaneCouldPass16Bits) {
 // The 16-bit spike event kernel (sparse.h, accumulate_spikes16) against the same plain convolution:
 // geometries with quads (3-wide, stride 1, 16 and 32 outputs), pairs, single pixels, output counts
 // that leave a channel tail (24, 40), stride, padding, dilation, 1x1 and linear layers; weights whose
-// magnitudes sum to exactly 32767 for one output with every input spiking (the largest sum it takes);
+// magnitudes sum to exactly 32767 for two outputs (one positive, one negative) with every input
+// spiking (the largest sums it takes);
 // the synaptic operations; its refusals (payloads; a weight or an output's magnitudes past 16 bits).
 TEST(FastPathDense8, Spikes16MatchesAPlainConvolutionExactly) {
   namespace sp = backends::cpu::sparse;
@@ -770,13 +787,9 @@ TEST(FastPathDense8, Spikes16MatchesAPlainConvolutionExactly) {
   for (const auto &dc : cases) {
     const sp::ConvShape conv = conv_of(dc);
     sp::ConvShape shape;
-    const int64_t fan = conv.kh * conv.kw * conv.in.c;
-    std::vector<int32_t> w(static_cast<size_t>(fan * conv.out.c)), bias(static_cast<size_t>(conv.out.c));
+    const std::vector<int32_t> w = weights_at_16_bits(conv, rng);
+    std::vector<int32_t> bias(static_cast<size_t>(conv.out.c));
     ASSERT_TRUE(sp::fast_path_shape(dc.k == 0 ? ir::OpKind::Linear : ir::OpKind::Conv2d, conv, 1, w.size(), shape));
-    // Output o's weights: random, each |w| <= 32767 / fan, except output 0: magnitudes summing to 32767.
-    const int32_t cap = static_cast<int32_t>(32767 / fan);
-    for (size_t k = 0; k < w.size(); ++k) w[k] = static_cast<int32_t>(rng() % (2 * cap + 1)) - cap;
-    for (int64_t i = 0; i < fan; ++i) w[static_cast<size_t>(i * conv.out.c)] = static_cast<int32_t>(32767 / fan + (i < 32767 % fan));
     for (auto &x : bias) x = static_cast<int32_t>(rng() % 2000001) - 1000000;
     std::vector<int16_t> packed;
     ASSERT_TRUE(sp::spikes16_layout(shape, w, packed)) << "cin " << dc.cin;
@@ -819,8 +832,7 @@ TEST(FastPathDense8, Spikes16MatchesAPlainConvolutionExactly) {
 // sparse step the events do for less, layouts past its limits).
 TEST(FastPathDense8, SpikeTablesMatchAPlainConvolutionExactly) {
   namespace sp = backends::cpu::sparse;
-  if (!__builtin_cpu_supports("avx2") || std::getenv("NEUROCUDA_CPU_BASELINE"))
-    GTEST_SKIP() << "the table kernel needs AVX2";
+  if (!avx2_kernels()) GTEST_SKIP() << "the table kernel needs AVX2";
   const DenseCase cases[] = {
       {16, 16, 28, 28, 3, 1, 1, 1}, {16, 32, 14, 14, 3, 2, 1, 1}, {16, 32, 14, 14, 1, 2, 0, 1}, {13, 48, 7, 9, 3, 1, 1, 1},
       {8, 16, 9, 10, 3, 1, 2, 2},   {5, 16, 6, 7, 3, 2, 0, 1},    {1, 16, 5, 5, 3, 1, 1, 1},   {12, 32, 6, 5, 2, 1, 1, 1},
@@ -828,15 +840,8 @@ TEST(FastPathDense8, SpikeTablesMatchAPlainConvolutionExactly) {
   std::mt19937 rng(31);
   for (const auto &dc : cases) {
     const sp::ConvShape conv = conv_of(dc);
-    const int64_t fan = conv.kh * conv.kw * conv.in.c;
-    std::vector<int32_t> w(static_cast<size_t>(fan * conv.out.c)), bias(static_cast<size_t>(conv.out.c));
-    const int32_t cap = static_cast<int32_t>(32767 / fan);
-    for (size_t k = 0; k < w.size(); ++k) w[k] = static_cast<int32_t>(rng() % (2 * cap + 1)) - cap;
-    for (int64_t i = 0; i < fan; ++i) {
-      const auto share = static_cast<int32_t>(32767 / fan + (i < 32767 % fan));
-      w[static_cast<size_t>(i * conv.out.c)] = share;
-      w[static_cast<size_t>(i * conv.out.c + 1)] = -share;
-    }
+    const std::vector<int32_t> w = weights_at_16_bits(conv, rng);
+    std::vector<int32_t> bias(static_cast<size_t>(conv.out.c));
     for (auto &x : bias) x = static_cast<int32_t>(rng() % 2000001) - 1000000;
     sp::LutShape g;
     ASSERT_TRUE(sp::lut_layout(conv, w, g)) << "cin " << dc.cin << " cout " << dc.cout;
