@@ -159,7 +159,7 @@ struct LutShape {
   /// weights of output block b at tap t over the input channels 4g + i whose bit i the code sets.
   std::shared_ptr<int16_t> table;
 };
-/// A table row's cost in dense 8-bit multiply-accumulates (one row stands for 64 of them): 37-43 on the
+/// A table row's cost in dense 8-bit multiply-accumulates (one row stands for 64 of them): 37-45 on the
 /// kernel bench's 16-channel layers (a step of lookups in about 2/3 of the dense kernel's time).
 constexpr double kLutLookupCost = 40.0;
 /// Whether a layer of shape s with int32 weights w ([ky][kx][c_in][c_out]) can take the table kernel
