@@ -73,6 +73,11 @@ template <typename V> struct IWorkspace {
   std::vector<char> pool32;                             // per pool: running sums in pool_sum32 (this run's T)
   std::vector<std::vector<int32_t>> pool_sum32, pool_max32;
   std::vector<char> events_first;  // per step: its previous spike step was sparse enough for the events
+  // Per value: an IF layer's spikes as bits (sparse.h, if_layer_int32), valid while bits_at equals
+  // clock (the timestep being run, counted over the thread's samples).
+  std::vector<std::vector<uint8_t>> bits;
+  std::vector<int64_t> bits_at;
+  int64_t clock = 0;
   std::vector<int64_t> readout;
   sparse::Events<int32_t> events;
   std::vector<std::vector<uint64_t>> channel_spikes;  // per layer, summed over the samples this thread ran
@@ -210,6 +215,8 @@ public:
       ws.wide.assign(nl, 1);
       ws.if32.assign(nl, 0);
       ws.events_first.assign(steps_.size(), 0);
+      ws.bits.resize(q_.shapes.size());
+      ws.bits_at.assign(q_.shapes.size(), -1);
       ws.pool32.assign(static_cast<size_t>(pools_), 0);
       ws.pool_sum32.resize(static_cast<size_t>(pools_));
       ws.pool_max32.resize(static_cast<size_t>(pools_));
@@ -375,6 +382,7 @@ private:
     uint64_t ops = 0;
     size_t cp = 0;
     for (int t = 1; t <= cps.back(); ++t) {
+      ++ws.clock;
       for (const auto &s : steps_) {
         if (s.is_static || s.skip) continue;
         if (s.fused_into >= 0 && ws.if32[static_cast<size_t>(s.fused_into)]) continue;  // summed by its IF step
@@ -408,13 +416,22 @@ private:
         } else if (ws.if32[static_cast<size_t>(s.layer)]) {
           if constexpr (kNarrow) {
             int32_t *v32 = ws.membrane32[static_cast<size_t>(s.layer)].data();
+            // The spikes as bits too, for the layers reading them (execute).
+            uint8_t *bits = nullptr;
+            if (c % 8 == 0) {
+              const auto o = static_cast<size_t>(s.node->output);
+              ws.bits[o].resize(out.size() / 8);
+              bits = ws.bits[o].data();
+              ws.bits_at[o] = ws.clock;
+            }
             if (s.fused_add >= 0) {  // the add's two inputs summed here (fuse_add)
               const IStep &a = steps_[static_cast<size_t>(s.fused_add)];
               count = sparse::if_layer_int32_add(v32, ws.values[static_cast<size_t>(a.node->inputs[0])].data(),
                                                  a.multiplier32[0].data(), ws.values[static_cast<size_t>(a.node->inputs[1])].data(),
-                                                 a.multiplier32[1].data(), out.data(), pixels, c, s.threshold_if32.data());
+                                                 a.multiplier32[1].data(), out.data(), pixels, c, s.threshold_if32.data(),
+                                                 bits);
             } else {
-              count = sparse::if_layer_int32(v32, cur.data(), out.data(), pixels, c, s.threshold_if32.data());
+              count = sparse::if_layer_int32(v32, cur.data(), out.data(), pixels, c, s.threshold_if32.data(), bits);
             }
           }
         } else if (s.fast_if) {
@@ -468,21 +485,27 @@ private:
   void execute(IWorkspace<V> &ws, const IStep &s, uint64_t *ops) const {
     const auto &n = *s.node;
     auto &out = ws.values[static_cast<size_t>(n.output)];
-    const auto &in = ws.values[static_cast<size_t>(s.input_value >= 0 ? s.input_value : n.inputs.at(0))];
+    const auto v_in = static_cast<size_t>(s.input_value >= 0 ? s.input_value : n.inputs.at(0));
+    const auto &in = ws.values[v_in];
     const Dims a = s.in_dims, b = s.out_dims;
+    // The input's spikes as bits, when an IF layer wrote them this timestep (run_sample).
+    const uint8_t *bits = kNarrow && ws.bits_at[v_in] == ws.clock ? ws.bits[v_in].data() : nullptr;
+    auto collect = [&] {
+      return bits ? sparse::collect_spikes(bits, a, s.geom.out.c, ws.events) : sparse::collect(in.data(), a, s.geom.out.c, ws.events);
+    };
     if constexpr (kNarrow)
       if (!s.linear8.empty() && sparse::accumulate_linear8(in.data(), a.size(), s.linear8.data(), s.bias32.data(), out.data(),
                                                            b.c, ops))
         return;
     if constexpr (kNarrow)
-      if (s.lut.table && sparse::accumulate_spikes_lut(s.lut, in.data(), s.bias32.data(), out.data(), ops, s.spike_cost))
+      if (s.lut.table && sparse::accumulate_spikes_lut(s.lut, in.data(), s.bias32.data(), out.data(), ops, s.spike_cost, bits))
         return;
     if constexpr (kNarrow) {
       // A layer whose last spike step was sparse enough for the 16-bit events goes to them first, without
       // the dense kernel's input conversion; a step that turns out dense enough sends the next to it.
       char &events_first = ws.events_first[static_cast<size_t>(&s - steps_.data())];
       if (events_first) {
-        sparse::collect(in.data(), a, s.geom.out.c, ws.events);  // 32-bit values: always fits
+        collect();  // 32-bit values: always fits
         uint64_t step_ops = 0;
         if (sparse::accumulate_spikes16(s.geom, ws.events, s.packed16.data(), s.bias32.data(), out.data(), &step_ops)) {
           if (ops) *ops += step_ops;
@@ -500,7 +523,7 @@ private:
                                                 sparse::kDense8EventCost, s.spike_cost))
         return;
     }
-    if (s.fast && sparse::collect(in.data(), a, s.geom.out.c, ws.events)) {
+    if (s.fast && collect()) {
       if constexpr (kNarrow) {
         if (!s.packed16.empty() &&
             sparse::accumulate_spikes16(s.geom, ws.events, s.packed16.data(), s.bias32.data(), out.data(), ops)) {

@@ -40,9 +40,10 @@ namespace neurocuda::backends::cpu::sparse {
                             int64_t, int64_t, int64_t);                                                        \
   void running_max_pool_int(const int32_t *, int64_t *, int64_t *, int32_t *, int64_t, int64_t, int64_t, int64_t, \
                             int64_t, int64_t, int64_t);                                                        \
-  uint64_t if_layer_int32(int32_t *, const int32_t *, int32_t *, int64_t, int64_t, const int32_t *);            \
+  uint64_t if_layer_int32(int32_t *, const int32_t *, int32_t *, int64_t, int64_t, const int32_t *, uint8_t *); \
   uint64_t if_layer_int32_add(int32_t *, const int32_t *, const int32_t *, const int32_t *, const int32_t *,     \
-                              int32_t *, int64_t, int64_t, const int32_t *);                               \
+                              int32_t *, int64_t, int64_t, const int32_t *, uint8_t *);                    \
+  void collect_spikes(const uint8_t *, int64_t, int64_t, int64_t, int64_t, int32_t *, int32_t *);             \
   void running_max_pool_int32(const int32_t *, int32_t *, int32_t *, int32_t *, int64_t, int64_t, int64_t,      \
                               int64_t, int64_t, int64_t, int64_t);                                             \
   void add_int32(const int32_t *const *, const int32_t *const *, int, int32_t *, int64_t, int64_t);            \
@@ -51,7 +52,7 @@ namespace neurocuda::backends::cpu::sparse {
   bool accumulate_linear8(const int32_t *, int64_t, const int8_t *, const int32_t *, int32_t *, int64_t,        \
                           uint64_t *, int32_t *, int32_t *, double);                                           \
   bool accumulate_spikes_lut(const LutShape &, const int32_t *, const int16_t *, const int32_t *, int32_t *,    \
-                             uint64_t *, uint64_t *, double);                                                  \
+                             uint64_t *, uint64_t *, double, const uint8_t *);                                 \
   }
 NEUROCUDA_DECLARE_KERNELS(avx2)
 NEUROCUDA_DECLARE_KERNELS(sse)
@@ -243,9 +244,10 @@ void running_max_pool(const int32_t *in, int64_t *sum, int64_t *prev, int32_t *o
 }
 
 uint64_t if_layer_int32(int32_t *v, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
-                        const int32_t *threshold) {
-  return has_avx2() ? avx2::if_layer_int32(v, cur, out, pixels, channels, threshold)
-                    : sse::if_layer_int32(v, cur, out, pixels, channels, threshold);
+                        const int32_t *threshold, uint8_t *bits) {
+  if (channels % 8 != 0) bits = nullptr;
+  return has_avx2() ? avx2::if_layer_int32(v, cur, out, pixels, channels, threshold, bits)
+                    : sse::if_layer_int32(v, cur, out, pixels, channels, threshold, bits);
 }
 
 void running_max_pool(const int32_t *in, int32_t *sum, int32_t *prev, int32_t *out, int64_t h, int64_t w, int64_t c,
@@ -320,12 +322,12 @@ bool lut_layout(const ConvShape &s, const std::vector<int32_t> &w, LutShape &g) 
 }
 
 bool accumulate_spikes_lut(const LutShape &g, const int32_t *in, const int32_t *bias, int32_t *out, uint64_t *ops,
-                           double spike_cost) {
+                           double spike_cost, const uint8_t *bits) {
   if (!has_avx2() || !g.table) return false;
   thread_local std::vector<uint64_t> codes;
   const auto size = static_cast<size_t>(g.height * g.width);
   if (codes.size() < size) codes.resize(size);
-  return avx2::accumulate_spikes_lut(g, in, g.table.get(), bias, out, ops, codes.data(), spike_cost);
+  return avx2::accumulate_spikes_lut(g, in, g.table.get(), bias, out, ops, codes.data(), spike_cost, bits);
 }
 
 bool accumulate_spikes16(const ConvShape &s, const Events<int32_t> &e, const int16_t *w, const int32_t *bias,
@@ -338,9 +340,20 @@ bool accumulate_spikes16(const ConvShape &s, const Events<int32_t> &e, const int
 }
 
 uint64_t if_layer_int32_add(int32_t *v, const int32_t *x0, const int32_t *m0, const int32_t *x1, const int32_t *m1,
-                            int32_t *out, int64_t pixels, int64_t channels, const int32_t *threshold) {
-  return has_avx2() ? avx2::if_layer_int32_add(v, x0, m0, x1, m1, out, pixels, channels, threshold)
-                    : sse::if_layer_int32_add(v, x0, m0, x1, m1, out, pixels, channels, threshold);
+                            int32_t *out, int64_t pixels, int64_t channels, const int32_t *threshold, uint8_t *bits) {
+  if (channels % 8 != 0) bits = nullptr;
+  return has_avx2() ? avx2::if_layer_int32_add(v, x0, m0, x1, m1, out, pixels, channels, threshold, bits)
+                    : sse::if_layer_int32_add(v, x0, m0, x1, m1, out, pixels, channels, threshold, bits);
+}
+
+bool collect_spikes(const uint8_t *bits, const Dims &d, int64_t row, Events<int32_t> &e) {
+  if (d.c % 8 != 0) return false;
+  e.start.resize(static_cast<size_t>(d.h * d.w + 1));
+  e.channel.resize(static_cast<size_t>(d.size() + 8));
+  e.all_ones = true;
+  if (has_avx2()) avx2::collect_spikes(bits, d.h * d.w, d.w, d.c, row, e.start.data(), e.channel.data());
+  else sse::collect_spikes(bits, d.h * d.w, d.w, d.c, row, e.start.data(), e.channel.data());
+  return true;
 }
 
 } // namespace neurocuda::backends::cpu::sparse

@@ -170,8 +170,10 @@ bool lut_layout(const ConvShape &s, const std::vector<int32_t> &w, LutShape &g);
 /// this CPU lacks AVX2, an input is not 0 or 1, or the events cost less (the step's synaptic operations
 /// times spike_cost below its lookups times kLutLookupCost). Adds the synaptic operations the events
 /// would have made to *ops, as accumulate does.
+/// With `bits` (the input's spikes as if_layer_int32 writes them; 8 or 16 input channels) the codes
+/// come from the bits and `in` is not read.
 bool accumulate_spikes_lut(const LutShape &g, const int32_t *in, const int32_t *bias, int32_t *out, uint64_t *ops,
-                           double spike_cost = kDense8EventCost);
+                           double spike_cost = kDense8EventCost, const uint8_t *bits = nullptr);
 
 /// Integer mode, 32-bit values: out = conv(in, w) + bias with 8-bit multiplies, the whole input at
 /// once (AVX2), exact. False, leaving out untouched, when this CPU lacks AVX2, an input is outside
@@ -231,11 +233,20 @@ uint64_t if_layer_int(int64_t *v, const int32_t *cur, int32_t *out, int64_t pixe
 /// every potential: |v0| + (T + 1) x (largest |current|) below 2^31 (the potential moves by at most
 /// one current a step, and v + I is formed before the threshold is subtracted).
 uint64_t if_layer_int32(int32_t *v, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
-                        const int32_t *threshold);
+                        const int32_t *threshold, uint8_t *bits = nullptr);
 /// if_layer_int32 with its current summed from a two-input add node on the way (the add's output is
 /// never stored): I = m0 x x0 + m1 x x1 per channel (HWC), within 31 bits by the add's bound.
 uint64_t if_layer_int32_add(int32_t *v, const int32_t *x0, const int32_t *m0, const int32_t *x1, const int32_t *m1,
-                            int32_t *out, int64_t pixels, int64_t channels, const int32_t *threshold);
+                            int32_t *out, int64_t pixels, int64_t channels, const int32_t *threshold,
+                            uint8_t *bits = nullptr);
+/// Both IF steps above also write the spikes as bits when `bits` is given and channels is a multiple
+/// of 8 (else it is ignored): byte i holds neurons 8i..8i+7 (HWC order), neuron 8i the lowest bit.
+/// Readers of a spike layer then skip scanning its int32 outputs (collect_spikes,
+/// accumulate_spikes_lut).
+
+/// collect for spikes given as bits (if_layer_int32's): the same event lists (all_ones, no values).
+/// False, leaving e alone, unless d.c is a multiple of 8.
+bool collect_spikes(const uint8_t *bits, const Dims &d, int64_t row, Events<int32_t> &e);
 /// running_max_pool with int32 running sums and maxima, for callers that have bounded the sums:
 /// T x (largest |input|) below 2^31.
 void running_max_pool(const int32_t *in, int32_t *sum, int32_t *prev, int32_t *out, int64_t h, int64_t w, int64_t c,

@@ -458,6 +458,53 @@ TEST(FastPathNeurons, IntegerIfSummingAnAddMatchesTheScalarStep) {
 
 // An integer add node with 32-bit values (sparse.h, add_int32) against the products summed in int64:
 // two and three inputs, negative multipliers, 13 channels (a vector and a tail).
+// The spikes as bits (if_layer_int32 and if_layer_int32_add with `bits`): byte i holds neurons
+// 8i..8i+7, lowest bit first, equal to the int32 outputs at every step; with channels not a multiple
+// of 8 the bits are left alone. And the readers of bits: collect_spikes lists exactly what collect
+// lists from the int32 spikes.
+TEST(FastPathNeurons, IntegerIfSpikeBitsMatchTheOutputs) {
+  namespace sp = backends::cpu::sparse;
+  std::mt19937 rng(41);
+  for (int64_t channels : {8, 16, 24, 19}) {
+    const int64_t pixels = 5;
+    const size_t n = static_cast<size_t>(pixels * channels);
+    std::vector<int32_t> threshold(static_cast<size_t>(channels)), ones(static_cast<size_t>(channels), 1);
+    for (auto &t : threshold) t = static_cast<int32_t>(5 + rng() % 50);
+    std::vector<int32_t> v(n, 0), v2(n, 0), cur(n), zero(n, 0), out(n), out2(n);
+    std::vector<uint8_t> bits(n / 8 + 1, 0xA5), bits2(bits.size(), 0xA5);
+    for (int t = 0; t < 20; ++t) {
+      for (auto &x : cur) x = static_cast<int32_t>(rng() % 61) - 10;
+      sp::if_layer_int32(v.data(), cur.data(), out.data(), pixels, channels, threshold.data(), bits.data());
+      sp::if_layer_int32_add(v2.data(), cur.data(), ones.data(), zero.data(), ones.data(), out2.data(), pixels, channels,
+                             threshold.data(), bits2.data());
+      ASSERT_EQ(out, out2);
+      for (size_t k = 0; k < n; ++k) {
+        if (channels % 8 != 0) break;
+        ASSERT_EQ(out[k], (bits[k / 8] >> (k % 8)) & 1) << "channels " << channels << " t " << t << " neuron " << k;
+        ASSERT_EQ(out[k], (bits2[k / 8] >> (k % 8)) & 1) << "channels " << channels << " t " << t << " neuron " << k;
+      }
+      if (channels % 8 != 0) {
+        EXPECT_TRUE(std::all_of(bits.begin(), bits.end(), [](uint8_t b) { return b == 0xA5; })) << "left alone";
+        continue;
+      }
+      for (int64_t w : {1, 5}) {  // as one row of 5 pixels, or a column
+        const backends::cpu::Dims d{channels, pixels / w, w};
+        sp::Events<int32_t> from_values, from_bits;
+        sp::collect(out.data(), d, 24, from_values);
+        ASSERT_TRUE(sp::collect_spikes(bits.data(), d, 24, from_bits));
+        const auto events = static_cast<size_t>(from_values.start.back());
+        EXPECT_EQ(from_values.start, from_bits.start);
+        EXPECT_TRUE(std::equal(from_values.channel.begin(), from_values.channel.begin() + static_cast<std::ptrdiff_t>(events),
+                               from_bits.channel.begin()));
+        EXPECT_TRUE(from_bits.all_ones);
+      }
+    }
+  }
+  sp::Events<int32_t> e;
+  const uint8_t none[4] = {};
+  EXPECT_FALSE(sp::collect_spikes(none, backends::cpu::Dims{12, 1, 2}, 1, e)) << "channels not a multiple of 8";
+}
+
 TEST(FastPathNeurons, IntegerAddIn32BitsMatchesTheProductsSummed) {
   std::mt19937 rng(19);
   std::uniform_int_distribution<int32_t> value(-(1 << 14), 1 << 14), mult(-(1 << 14), 1 << 14);
@@ -861,6 +908,16 @@ TEST(FastPathDense8, SpikeTablesMatchAPlainConvolutionExactly) {
       sp::collect(in.data(), conv.in, conv.out.c, e);
       sp::accumulate(conv, e, w.data(), bias.data(), events_out.data(), &event_ops);
       EXPECT_EQ(ops, event_ops) << "synaptic operations counted as the events count them";
+      if (dc.cin % 8 == 0) {  // the same spikes given as bits (if_layer_int32's layout): the same step
+        std::vector<uint8_t> bits(in.size() / 8, 0);
+        for (size_t k = 0; k < in.size(); ++k) bits[k / 8] = static_cast<uint8_t>(bits[k / 8] | in[k] << (k % 8));
+        const std::vector<int32_t> garbage(in.size(), 7);  // not read when the bits are given
+        std::vector<int32_t> from_bits(expected.size(), -7);
+        uint64_t bit_ops = 0;
+        ASSERT_TRUE(sp::accumulate_spikes_lut(g, garbage.data(), bias.data(), from_bits.data(), &bit_ops, 1e30, bits.data()));
+        EXPECT_EQ(from_bits, expected);
+        EXPECT_EQ(bit_ops, ops);
+      }
     }
     // Values that are not spikes, or a step the events do for less (the default cost): refused, output untouched.
     std::vector<int32_t> out(static_cast<size_t>(conv.out.size()), -7);
