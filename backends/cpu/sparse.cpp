@@ -171,6 +171,23 @@ uint64_t if_layer_int(int64_t *v, const int32_t *cur, int32_t *out, int64_t pixe
                     : sse::if_layer_int(v, cur, out, pixels, channels, threshold);
 }
 
+namespace {
+// How many output rows (columns) each input row (column) of s reaches: the reference scatter's tap tables.
+void fans(const ConvShape &s, std::vector<int64_t> &row_fan, std::vector<int64_t> &col_fan) {
+  row_fan.clear(), col_fan.clear();
+  for (const auto &taps : make_taps(s.in.h, s.out.h, s.kh, s.sh, s.ph, s.dh)) row_fan.push_back(static_cast<int64_t>(taps.size()));
+  for (const auto &taps : make_taps(s.in.w, s.out.w, s.kw, s.sw, s.pw, s.dw)) col_fan.push_back(static_cast<int64_t>(taps.size()));
+}
+
+// Whether every output's |weights| ([...][c_out]) sum to at most 32767: 16-bit sums of spikes are
+// then exact (this also bounds each weight).
+bool sums_fit_16_bits(const ConvShape &s, const std::vector<int32_t> &w) {
+  std::vector<int64_t> magnitude(static_cast<size_t>(s.out.c), 0);
+  for (size_t k = 0; k < w.size(); ++k) magnitude[k % static_cast<size_t>(s.out.c)] += std::abs(int64_t{w[k]});
+  return *std::max_element(magnitude.begin(), magnitude.end()) <= 32767;
+}
+} // namespace
+
 bool dense8_layout(const ConvShape &s, const std::vector<int32_t> &w, Dense8Shape &g, std::vector<int8_t> &packed) {
   if (s.out.c % 8 != 0) return false;
   for (int32_t x : w)
@@ -181,11 +198,7 @@ bool dense8_layout(const ConvShape &s, const std::vector<int32_t> &w, Dense8Shap
   g.height = s.in.h + 2 * s.ph;
   g.width = s.in.w + 2 * s.pw;
   g.macs = s.out.h * s.out.w * s.kh * s.kw * s.in.c * s.out.c;
-  // How many output rows (columns) each input row (column) reaches: the reference scatter's tap tables.
-  for (const auto &taps : make_taps(s.in.h, s.out.h, s.kh, s.sh, s.ph, s.dh))
-    g.row_fan.push_back(static_cast<int64_t>(taps.size()));
-  for (const auto &taps : make_taps(s.in.w, s.out.w, s.kw, s.sw, s.pw, s.dw))
-    g.col_fan.push_back(static_cast<int64_t>(taps.size()));
+  fans(s, g.row_fan, g.col_fan);
   for (int64_t ky = 0; ky < s.kh; ++ky)
     for (int64_t kx = 0; kx < s.kw; ++kx) g.tap_input.push_back((ky * s.dh * g.width + kx * s.dw) * g.cin4);
   g.weight_sum.assign(static_cast<size_t>(g.cout), 0);
@@ -275,20 +288,14 @@ bool accumulate_linear8(const int32_t *in, int64_t n_in, const int8_t *w, const 
 }
 
 bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vector<int16_t> &packed) {
-  // Bounding each output's magnitude sum bounds each of its weights too.
-  std::vector<int64_t> magnitude(static_cast<size_t>(s.out.c), 0);
-  for (size_t k = 0; k < w.size(); ++k) magnitude[k % static_cast<size_t>(s.out.c)] += std::abs(int64_t{w[k]});
-  if (*std::max_element(magnitude.begin(), magnitude.end()) > 32767) return false;
+  if (!sums_fit_16_bits(s, w)) return false;
   packed.assign(w.begin(), w.end());
   return true;
 }
 
 bool lut_layout(const ConvShape &s, const std::vector<int32_t> &w, LutShape &g) {
   const int64_t taps = s.kh * s.kw, groups = (s.in.c + 3) / 4;
-  if (s.in.c > 16 || s.out.c % 16 != 0 || taps * groups * 16 * 32 > 24 * 1024) return false;
-  std::vector<int64_t> magnitude(static_cast<size_t>(s.out.c), 0);
-  for (size_t k = 0; k < w.size(); ++k) magnitude[k % static_cast<size_t>(s.out.c)] += std::abs(int64_t{w[k]});
-  if (*std::max_element(magnitude.begin(), magnitude.end()) > 32767) return false;
+  if (s.in.c > 16 || s.out.c % 16 != 0 || taps * groups * 16 * 32 > 24 * 1024 || !sums_fit_16_bits(s, w)) return false;
   g.s = s;
   g.groups = groups;
   g.blocks = s.out.c / 16;
@@ -298,9 +305,7 @@ bool lut_layout(const ConvShape &s, const std::vector<int32_t> &w, LutShape &g) 
   g.tap_pixel.clear();
   for (int64_t ky = 0; ky < s.kh; ++ky)
     for (int64_t kx = 0; kx < s.kw; ++kx) g.tap_pixel.push_back(ky * s.dh * g.width + kx * s.dw);
-  g.row_fan.clear(), g.col_fan.clear();
-  for (const auto &t : make_taps(s.in.h, s.out.h, s.kh, s.sh, s.ph, s.dh)) g.row_fan.push_back(static_cast<int64_t>(t.size()));
-  for (const auto &t : make_taps(s.in.w, s.out.w, s.kw, s.sw, s.pw, s.dw)) g.col_fan.push_back(static_cast<int64_t>(t.size()));
+  fans(s, g.row_fan, g.col_fan);
   g.lookups = s.out.h * s.out.w * taps * groups * g.blocks;
   // Row (block, tap, group, code) sums the weights of the code's channels; rows 32-byte aligned.
   const auto entries = static_cast<size_t>(g.blocks * taps * groups * 16 * 16);
