@@ -159,9 +159,10 @@ struct LutShape {
   /// weights of output block b at tap t over the input channels 4g + i whose bit i the code sets.
   std::shared_ptr<int16_t> table;
 };
-/// A table row's cost in dense 8-bit multiply-accumulates (one row stands for 64 of them): 37-45 on the
-/// kernel bench's 16-channel layers (a step of lookups in about 2/3 of the dense kernel's time).
-constexpr double kLutLookupCost = 40.0;
+/// A table row's cost in dense 8-bit multiply-accumulates (one row stands for 64 of them): 30-34 on the
+/// kernel bench's 16-channel layers with 3x3 taps, four output pixels at a time (a step of lookups in
+/// about half the dense kernel's time; 37-45 when each pixel was one chain of adds).
+constexpr double kLutLookupCost = 32.0;
 /// Whether a layer of shape s with int32 weights w ([ky][kx][c_in][c_out]) can take the table kernel
 /// (c_in <= 16, c_out a multiple of 16, every output's |weights| summing to at most 32767, each tap's
 /// block's table within 24 KiB so that it stays in the L1 cache), and if so its layout and table.
