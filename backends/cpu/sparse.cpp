@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <limits>
 #include <new>
+#include <string>
 
 namespace neurocuda::backends::cpu::sparse {
 
@@ -54,16 +55,33 @@ namespace neurocuda::backends::cpu::sparse {
   bool accumulate_spikes_lut(const LutShape &, const int32_t *, const int16_t *, const int32_t *, int32_t *,    \
                              uint64_t *, uint64_t *, double, const uint8_t *);                                 \
   }
+NEUROCUDA_DECLARE_KERNELS(avx512)
 NEUROCUDA_DECLARE_KERNELS(avx2)
 NEUROCUDA_DECLARE_KERNELS(sse)
 #undef NEUROCUDA_DECLARE_KERNELS
 
 namespace {
-// NEUROCUDA_CPU_BASELINE=1 takes the baseline kernels on an AVX2 CPU too: the tests run them that way.
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && !std::getenv("NEUROCUDA_CPU_BASELINE");
-  return yes;
+enum class Isa { Sse, Avx2, Avx512 };
+// The kernels' instruction set: the widest this CPU has, capped by NEUROCUDA_CPU_ISA (sse, avx2) or
+// NEUROCUDA_CPU_BASELINE=1 (sse). The tests run each build that way.
+Isa isa() {
+  static const Isa chosen = [] {
+    Isa cpu = Isa::Sse;
+    if (__builtin_cpu_supports("avx2")) cpu = Isa::Avx2;
+    if (cpu == Isa::Avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+      cpu = Isa::Avx512;
+    const char *cap = std::getenv("NEUROCUDA_CPU_ISA");
+    if (std::getenv("NEUROCUDA_CPU_BASELINE") || (cap && std::string(cap) == "sse")) return Isa::Sse;
+    if (cap && std::string(cap) == "avx2" && cpu == Isa::Avx512) return Isa::Avx2;
+    return cpu;
+  }();
+  return chosen;
 }
+bool has_avx2() { return isa() != Isa::Sse; }
+// A kernel call in this CPU's build; _WIDE: for kernels with no SSE build (callers check has_avx2()).
+#define NEUROCUDA_DISPATCH(call) (isa() == Isa::Avx512 ? avx512::call : isa() == Isa::Avx2 ? avx2::call : sse::call)
+#define NEUROCUDA_DISPATCH_WIDE(call) (isa() == Isa::Avx512 ? avx512::call : avx2::call)
 template <typename T> View<T> view(const Events<T> &e) { return {e.start.data(), e.channel.data(), e.value.data(), e.all_ones}; }
 
 // Room for two output pixels' window runs (at most one per tap), per thread.
@@ -80,10 +98,17 @@ template <typename T> void list(const T *in, const Dims &d, int64_t row, Events<
   e.start.resize(static_cast<size_t>(d.h * d.w + 1));
   e.channel.resize(static_cast<size_t>(d.size() + 8));
   e.value.resize(e.channel.size());
-  e.all_ones = has_avx2() ? avx2::collect(in, d.h * d.w, d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data())
-                          : sse::collect(in, d.h * d.w, d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data());
+  e.all_ones = NEUROCUDA_DISPATCH(collect(in, d.h * d.w, d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data()));
 }
 } // namespace
+
+const char *kernel_isa() {
+  switch (isa()) {
+  case Isa::Avx512: return "avx512";
+  case Isa::Avx2: return "avx2";
+  default: return "sse";
+  }
+}
 
 void collect(const float *in, const Dims &d, int64_t row, Events<float> &e) { list(in, d, row, e); }
 
@@ -111,64 +136,55 @@ bool collect(const int32_t *in, const Dims &d, int64_t row, Events<int32_t> &e) 
 
 void accumulate(const ConvShape &s, const Events<float> &e, const float *w, const float *bias, float *out,
                 uint64_t *ops) {
-  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, runs(s));
-  else sse::accumulate(s, view(e), w, bias, out, ops, runs(s));
+  NEUROCUDA_DISPATCH(accumulate(s, view(e), w, bias, out, ops, runs(s)));
 }
 
 void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, const int64_t *bias, int64_t *out,
                 uint64_t *ops) {
-  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, runs(s));
-  else sse::accumulate(s, view(e), w, bias, out, ops, runs(s));
+  NEUROCUDA_DISPATCH(accumulate(s, view(e), w, bias, out, ops, runs(s)));
 }
 
 void accumulate(const ConvShape &s, const Events<int32_t> &e, const int32_t *w, const int32_t *bias, int32_t *out,
                 uint64_t *ops) {
-  if (has_avx2()) avx2::accumulate(s, view(e), w, bias, out, ops, runs(s));
-  else sse::accumulate(s, view(e), w, bias, out, ops, runs(s));
+  NEUROCUDA_DISPATCH(accumulate(s, view(e), w, bias, out, ops, runs(s)));
 }
 
 uint64_t graded_layer(float *v, float *net, const float *cur, float *out, size_t n, float t) {
-  return has_avx2() ? avx2::graded_layer(v, net, cur, out, n, t) : sse::graded_layer(v, net, cur, out, n, t);
+  return NEUROCUDA_DISPATCH(graded_layer(v, net, cur, out, n, t));
 }
 
 uint64_t if_layer(float *v, const float *cur, float *out, size_t n) {
-  return has_avx2() ? avx2::if_layer(v, cur, out, n) : sse::if_layer(v, cur, out, n);
+  return NEUROCUDA_DISPATCH(if_layer(v, cur, out, n));
 }
 
 void running_max_pool(const float *in, float *sum, float *prev, float *out, int64_t h, int64_t w, int64_t c,
                       int64_t kh, int64_t kw, int64_t oh, int64_t ow) {
-  if (has_avx2()) avx2::running_max_pool(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
-  else sse::running_max_pool(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
+  NEUROCUDA_DISPATCH(running_max_pool(in, sum, prev, out, h, w, c, kh, kw, oh, ow));
 }
 
 uint64_t graded_layer_int(int64_t *v, int64_t *net, const int64_t *cur, int64_t *out, int64_t pixels,
                           int64_t channels, const int64_t *threshold, const double *inverse, int64_t t) {
-  return has_avx2() ? avx2::graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t)
-                    : sse::graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t);
+  return NEUROCUDA_DISPATCH(graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t));
 }
 
 uint64_t graded_layer_int(int64_t *v, int64_t *net, const int32_t *cur, int32_t *out, int64_t pixels,
                           int64_t channels, const int64_t *threshold, const double *inverse, int64_t t) {
-  return has_avx2() ? avx2::graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t)
-                    : sse::graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t);
+  return NEUROCUDA_DISPATCH(graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t));
 }
 
 uint64_t graded_layer_int(double *v, double *net, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
                           const double *threshold, const double *inverse, int64_t t) {
-  return has_avx2() ? avx2::graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t)
-                    : sse::graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t);
+  return NEUROCUDA_DISPATCH(graded_layer_int(v, net, cur, out, pixels, channels, threshold, inverse, t));
 }
 
 uint64_t if_layer_int(int64_t *v, const int64_t *cur, int64_t *out, int64_t pixels, int64_t channels,
                       const int64_t *threshold) {
-  return has_avx2() ? avx2::if_layer_int(v, cur, out, pixels, channels, threshold)
-                    : sse::if_layer_int(v, cur, out, pixels, channels, threshold);
+  return NEUROCUDA_DISPATCH(if_layer_int(v, cur, out, pixels, channels, threshold));
 }
 
 uint64_t if_layer_int(int64_t *v, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
                       const int64_t *threshold) {
-  return has_avx2() ? avx2::if_layer_int(v, cur, out, pixels, channels, threshold)
-                    : sse::if_layer_int(v, cur, out, pixels, channels, threshold);
+  return NEUROCUDA_DISPATCH(if_layer_int(v, cur, out, pixels, channels, threshold));
 }
 
 namespace {
@@ -226,14 +242,13 @@ bool accumulate_dense8(const Dense8Shape &g, const int32_t *in, const int8_t *w,
   const auto size = static_cast<size_t>(g.height * g.width * g.cin4);
   if (bytes.size() < size) bytes.resize(size);
   if (correction.size() < static_cast<size_t>(g.cout)) correction.resize(static_cast<size_t>(g.cout));
-  return avx2::accumulate_dense8(g, in, w, bias, out, ops, bytes.data(), correction.data(), event_cost,
-                                 spike_cost);
+  return NEUROCUDA_DISPATCH_WIDE(accumulate_dense8(g, in, w, bias, out, ops, bytes.data(), correction.data(), event_cost,
+                                 spike_cost));
 }
 
 bool graded_layer_int32(int32_t *v, int32_t *net, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
                         const int32_t *threshold, const float *inverse, int32_t smallest, int64_t t, uint64_t &count) {
-  const uint64_t r = has_avx2() ? avx2::graded_layer_int32(v, net, cur, out, pixels, channels, threshold, inverse, smallest, t)
-                                : sse::graded_layer_int32(v, net, cur, out, pixels, channels, threshold, inverse, smallest, t);
+  const uint64_t r = NEUROCUDA_DISPATCH(graded_layer_int32(v, net, cur, out, pixels, channels, threshold, inverse, smallest, t));
   if (r == kNotNarrow) return false;
   count = r;
   return true;
@@ -242,8 +257,7 @@ bool graded_layer_int32(int32_t *v, int32_t *net, const int32_t *cur, int32_t *o
 template <typename V>
 void max_pool_int(const V *in, int64_t *sum, int64_t *prev, V *out, int64_t h, int64_t w, int64_t c, int64_t kh,
                   int64_t kw, int64_t oh, int64_t ow) {
-  if (has_avx2()) avx2::running_max_pool_int(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
-  else sse::running_max_pool_int(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
+  NEUROCUDA_DISPATCH(running_max_pool_int(in, sum, prev, out, h, w, c, kh, kw, oh, ow));
 }
 
 void running_max_pool(const int64_t *in, int64_t *sum, int64_t *prev, int64_t *out, int64_t h, int64_t w, int64_t c,
@@ -259,20 +273,17 @@ void running_max_pool(const int32_t *in, int64_t *sum, int64_t *prev, int32_t *o
 uint64_t if_layer_int32(int32_t *v, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
                         const int32_t *threshold, uint8_t *bits) {
   if (channels % 8 != 0) bits = nullptr;
-  return has_avx2() ? avx2::if_layer_int32(v, cur, out, pixels, channels, threshold, bits)
-                    : sse::if_layer_int32(v, cur, out, pixels, channels, threshold, bits);
+  return NEUROCUDA_DISPATCH(if_layer_int32(v, cur, out, pixels, channels, threshold, bits));
 }
 
 void running_max_pool(const int32_t *in, int32_t *sum, int32_t *prev, int32_t *out, int64_t h, int64_t w, int64_t c,
                       int64_t kh, int64_t kw, int64_t oh, int64_t ow) {
-  if (has_avx2()) avx2::running_max_pool_int32(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
-  else sse::running_max_pool_int32(in, sum, prev, out, h, w, c, kh, kw, oh, ow);
+  NEUROCUDA_DISPATCH(running_max_pool_int32(in, sum, prev, out, h, w, c, kh, kw, oh, ow));
 }
 
 void add_int32(const int32_t *const *x, const int32_t *const *m, int inputs, int32_t *out, int64_t pixels,
                int64_t channels) {
-  if (has_avx2()) avx2::add_int32(x, m, inputs, out, pixels, channels);
-  else sse::add_int32(x, m, inputs, out, pixels, channels);
+  NEUROCUDA_DISPATCH(add_int32(x, m, inputs, out, pixels, channels));
 }
 
 bool accumulate_linear8(const int32_t *in, int64_t n_in, const int8_t *w, const int32_t *bias, int32_t *out,
@@ -283,8 +294,7 @@ bool accumulate_linear8(const int32_t *in, int64_t n_in, const int8_t *w, const 
   thread_local std::vector<int32_t> offset, value;
   const auto need = static_cast<size_t>(n_in + 8);
   if (offset.size() < need) offset.resize(need), value.resize(need);
-  return has_avx2() ? avx2::accumulate_linear8(in, n_in, w, bias, out, n_out, ops, offset.data(), value.data(), max_density)
-                    : sse::accumulate_linear8(in, n_in, w, bias, out, n_out, ops, offset.data(), value.data(), max_density);
+  return NEUROCUDA_DISPATCH(accumulate_linear8(in, n_in, w, bias, out, n_out, ops, offset.data(), value.data(), max_density));
 }
 
 bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vector<int16_t> &packed) {
@@ -332,23 +342,21 @@ bool accumulate_spikes_lut(const LutShape &g, const int32_t *in, const int32_t *
   thread_local std::vector<uint64_t> codes;
   const auto size = static_cast<size_t>(g.height * g.width);
   if (codes.size() < size) codes.resize(size);
-  return avx2::accumulate_spikes_lut(g, in, g.table.get(), bias, out, ops, codes.data(), spike_cost, bits);
+  return NEUROCUDA_DISPATCH_WIDE(accumulate_spikes_lut(g, in, g.table.get(), bias, out, ops, codes.data(), spike_cost, bits));
 }
 
 bool accumulate_spikes16(const ConvShape &s, const Events<int32_t> &e, const int16_t *w, const int32_t *bias,
                          int32_t *out, uint64_t *ops) {
   if (!e.all_ones) return false;
   const View<int16_t> v{e.start.data(), e.channel.data(), nullptr, true};
-  if (has_avx2()) avx2::accumulate_spikes16(s, v, w, bias, out, ops, runs(s));
-  else sse::accumulate_spikes16(s, v, w, bias, out, ops, runs(s));
+  NEUROCUDA_DISPATCH(accumulate_spikes16(s, v, w, bias, out, ops, runs(s)));
   return true;
 }
 
 uint64_t if_layer_int32_add(int32_t *v, const int32_t *x0, const int32_t *m0, const int32_t *x1, const int32_t *m1,
                             int32_t *out, int64_t pixels, int64_t channels, const int32_t *threshold, uint8_t *bits) {
   if (channels % 8 != 0) bits = nullptr;
-  return has_avx2() ? avx2::if_layer_int32_add(v, x0, m0, x1, m1, out, pixels, channels, threshold, bits)
-                    : sse::if_layer_int32_add(v, x0, m0, x1, m1, out, pixels, channels, threshold, bits);
+  return NEUROCUDA_DISPATCH(if_layer_int32_add(v, x0, m0, x1, m1, out, pixels, channels, threshold, bits));
 }
 
 bool collect_spikes(const uint8_t *bits, const Dims &d, int64_t row, Events<int32_t> &e) {
@@ -356,8 +364,7 @@ bool collect_spikes(const uint8_t *bits, const Dims &d, int64_t row, Events<int3
   e.start.resize(static_cast<size_t>(d.h * d.w + 1));
   e.channel.resize(static_cast<size_t>(d.size() + 8));
   e.all_ones = true;
-  if (has_avx2()) avx2::collect_spikes(bits, d.h * d.w, d.w, d.c, row, e.start.data(), e.channel.data());
-  else sse::collect_spikes(bits, d.h * d.w, d.w, d.c, row, e.start.data(), e.channel.data());
+  NEUROCUDA_DISPATCH(collect_spikes(bits, d.h * d.w, d.w, d.c, row, e.start.data(), e.channel.data()));
   return true;
 }
 

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 
 #include "cpu/sparse.h"
 #include "neurocuda/backend.h"
@@ -720,8 +721,8 @@ std::vector<int32_t> plain_conv(const backends::cpu::sparse::ConvShape &s, const
   return out;
 }
 
-// Whether the AVX2-only kernels run here (the tests skip them otherwise, as under NEUROCUDA_CPU_BASELINE).
-bool avx2_kernels() { return __builtin_cpu_supports("avx2") && !std::getenv("NEUROCUDA_CPU_BASELINE"); }
+// Whether the AVX2-only kernels run here (the tests skip them otherwise, as under NEUROCUDA_CPU_ISA=sse).
+bool avx2_kernels() { return std::string(backends::cpu::sparse::kernel_isa()) != "sse"; }
 
 // Weights for the 16-bit kernels: random, each |w| <= 32767 / fan, except output 0's, which sum to
 // exactly 32767, and output 1's, which sum to -32767 (the largest magnitudes they take).

@@ -277,6 +277,7 @@ void bench_neurons(bool quick) {
 
 int main(int argc, char **argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  std::printf("kernels: %s build (NEUROCUDA_CPU_ISA=avx2|sse picks a narrower one)\n\n", sparse::kernel_isa());
   bench_synapses(quick);
   bench_integer_synapses(quick);
   bench_neurons(quick);
