@@ -379,41 +379,43 @@ TEST(FastPathNeurons, IntegerIfMatchesTheScalarStep) {
 
 // The int32 IF step (for layers whose potentials the run's T bounds) against snn::if_step_int in
 // int64: thresholds from 1 to 2^31 - 1, currents landing exactly on the threshold, potentials near
-// +-2^30 whose v + I stays within int32; 19 channels are two vectors and a tail.
+// +-2^30 whose v + I stays within int32; 19 channels are two vectors and a tail, 32 two of AVX-512.
 TEST(FastPathNeurons, IntegerIfIn32BitsMatchesTheScalarStep) {
   std::mt19937_64 rng(17);
-  const int64_t pixels = 3, channels = 19;
-  const size_t n = static_cast<size_t>(pixels * channels);
-  std::vector<int32_t> threshold(static_cast<size_t>(channels));
-  for (int64_t c = 0; c < channels; ++c)
-    threshold[static_cast<size_t>(c)] = c == 0 ? 1
-                                        : c == 1 ? std::numeric_limits<int32_t>::max()
-                                        : c == 2 ? (int32_t{1} << 29) + 12345
-                                                 : static_cast<int32_t>(7 + 977 * c);
-  std::vector<int32_t> v(n), cur(n), out(n);
-  for (auto &x : v) x = static_cast<int32_t>(rng() % 2001) - 1000;
-  v[5] = int32_t{1} << 30;
-  v[channels + 9] = -(int32_t{1} << 30);
-  std::vector<int64_t> v_ref(v.begin(), v.end());
-  for (int t = 0; t < 60; ++t) {
-    for (size_t k = 0; k < n; ++k) {
-      const int64_t th = threshold[k % static_cast<size_t>(channels)];
-      // Within the kernel's bound: the potential stays below threshold + 2^29 (one spike a step), and
-      // the threshold of 2^31 - 1 is never reached (its currents are small).
-      const int64_t small = std::min<int64_t>(th, 1 << 20);
-      const int64_t want = t % 4 == 0 && th < (int64_t{1} << 30) ? th - v_ref[k] % th
-                                                                  : static_cast<int64_t>(rng() % 5) * small / 2 - small;
-      cur[k] = static_cast<int32_t>(std::clamp<int64_t>(want, -(int64_t{1} << 29), int64_t{1} << 29));
+  for (const int64_t channels : {int64_t{19}, int64_t{32}}) {  // a tail; whole 16-lane vectors (AVX-512)
+    const int64_t pixels = 3;
+    const size_t n = static_cast<size_t>(pixels * channels);
+    std::vector<int32_t> threshold(static_cast<size_t>(channels));
+    for (int64_t c = 0; c < channels; ++c)
+      threshold[static_cast<size_t>(c)] = c == 0 ? 1
+                                          : c == 1 ? std::numeric_limits<int32_t>::max()
+                                          : c == 2 ? (int32_t{1} << 29) + 12345
+                                                   : static_cast<int32_t>(7 + 977 * c);
+    std::vector<int32_t> v(n), cur(n), out(n);
+    for (auto &x : v) x = static_cast<int32_t>(rng() % 2001) - 1000;
+    v[5] = int32_t{1} << 30;
+    v[channels + 9] = -(int32_t{1} << 30);
+    std::vector<int64_t> v_ref(v.begin(), v.end());
+    for (int t = 0; t < 60; ++t) {
+      for (size_t k = 0; k < n; ++k) {
+        const int64_t th = threshold[k % static_cast<size_t>(channels)];
+        // Within the kernel's bound: the potential stays below threshold + 2^29 (one spike a step), and
+        // the threshold of 2^31 - 1 is never reached (its currents are small).
+        const int64_t small = std::min<int64_t>(th, 1 << 20);
+        const int64_t want = t % 4 == 0 && th < (int64_t{1} << 30) ? th - v_ref[k] % th
+                                                                    : static_cast<int64_t>(rng() % 5) * small / 2 - small;
+        cur[k] = static_cast<int32_t>(std::clamp<int64_t>(want, -(int64_t{1} << 29), int64_t{1} << 29));
+      }
+      const uint64_t count = backends::cpu::sparse::if_layer_int32(v.data(), cur.data(), out.data(), pixels, channels, threshold.data());
+      uint64_t expected = 0;
+      for (size_t k = 0; k < n; ++k) {
+        const bool spike = snn::if_step_int(v_ref[k], cur[k], threshold[k % static_cast<size_t>(channels)]);
+        expected += spike;
+        ASSERT_EQ(static_cast<int32_t>(spike), out[k]) << "t " << t << " neuron " << k;
+        ASSERT_EQ(v_ref[k], v[k]) << "t " << t << " neuron " << k;
+      }
+      ASSERT_EQ(count, expected) << "t " << t;
     }
-    const uint64_t count = backends::cpu::sparse::if_layer_int32(v.data(), cur.data(), out.data(), pixels, channels, threshold.data());
-    uint64_t expected = 0;
-    for (size_t k = 0; k < n; ++k) {
-      const bool spike = snn::if_step_int(v_ref[k], cur[k], threshold[k % static_cast<size_t>(channels)]);
-      expected += spike;
-      ASSERT_EQ(static_cast<int32_t>(spike), out[k]) << "t " << t << " neuron " << k;
-      ASSERT_EQ(v_ref[k], v[k]) << "t " << t << " neuron " << k;
-    }
-    ASSERT_EQ(count, expected) << "t " << t;
   }
 }
 
@@ -422,38 +424,40 @@ TEST(FastPathNeurons, IntegerIfIn32BitsMatchesTheScalarStep) {
 // a tail), currents landing exactly on the threshold every fourth step.
 TEST(FastPathNeurons, IntegerIfSummingAnAddMatchesTheScalarStep) {
   std::mt19937 rng(31);
-  const int64_t pixels = 4, channels = 19;
-  const size_t n = static_cast<size_t>(pixels * channels);
-  std::vector<int32_t> threshold(static_cast<size_t>(channels)), m0(static_cast<size_t>(channels)), m1(m0.size());
-  for (int64_t c = 0; c < channels; ++c) {
-    threshold[static_cast<size_t>(c)] = static_cast<int32_t>(1 + 37 * c);
-    m0[static_cast<size_t>(c)] = static_cast<int32_t>(rng() % 9) - 3;
-    m1[static_cast<size_t>(c)] = c == 0 ? 1 : static_cast<int32_t>(rng() % 5) + 1;  // channel 0 can land exactly
-  }
-  std::vector<int32_t> v(n, 0), x0(n), x1(n), out(n);
-  std::vector<int64_t> v_ref(n, 0);
-  for (int t = 0; t < 40; ++t) {
-    for (size_t k = 0; k < n; ++k) {
-      x0[k] = static_cast<int32_t>(rng() % 401) - 200;
-      x1[k] = static_cast<int32_t>(rng() % 401) - 100;
+  for (const int64_t channels : {int64_t{19}, int64_t{32}}) {  // a tail; whole 16-lane vectors (AVX-512)
+    const int64_t pixels = 4;
+    const size_t n = static_cast<size_t>(pixels * channels);
+    std::vector<int32_t> threshold(static_cast<size_t>(channels)), m0(static_cast<size_t>(channels)), m1(m0.size());
+    for (int64_t c = 0; c < channels; ++c) {
+      threshold[static_cast<size_t>(c)] = static_cast<int32_t>(1 + 37 * c);
+      m0[static_cast<size_t>(c)] = static_cast<int32_t>(rng() % 9) - 3;
+      m1[static_cast<size_t>(c)] = c == 0 ? 1 : static_cast<int32_t>(rng() % 5) + 1;  // channel 0 can land exactly
     }
-    if (t % 4 == 0)  // channel 0 of every pixel: exactly onto its threshold
-      for (int64_t p = 0; p < pixels; ++p) {
-        const auto k = static_cast<size_t>(p * channels);
-        x1[k] = static_cast<int32_t>(threshold[0] - v_ref[k] - int64_t{m0[0]} * x0[k]);
+    std::vector<int32_t> v(n, 0), x0(n), x1(n), out(n);
+    std::vector<int64_t> v_ref(n, 0);
+    for (int t = 0; t < 40; ++t) {
+      for (size_t k = 0; k < n; ++k) {
+        x0[k] = static_cast<int32_t>(rng() % 401) - 200;
+        x1[k] = static_cast<int32_t>(rng() % 401) - 100;
       }
-    const uint64_t count = backends::cpu::sparse::if_layer_int32_add(v.data(), x0.data(), m0.data(), x1.data(), m1.data(),
-                                                                     out.data(), pixels, channels, threshold.data());
-    uint64_t expected = 0;
-    for (size_t k = 0; k < n; ++k) {
-      const size_t c = k % static_cast<size_t>(channels);
-      const int64_t cur = int64_t{m0[c]} * x0[k] + int64_t{m1[c]} * x1[k];
-      const bool spike = snn::if_step_int(v_ref[k], cur, threshold[c]);
-      expected += spike;
-      ASSERT_EQ(static_cast<int32_t>(spike), out[k]) << "t " << t << " neuron " << k;
-      ASSERT_EQ(v_ref[k], v[k]) << "t " << t << " neuron " << k;
+      if (t % 4 == 0)  // channel 0 of every pixel: exactly onto its threshold
+        for (int64_t p = 0; p < pixels; ++p) {
+          const auto k = static_cast<size_t>(p * channels);
+          x1[k] = static_cast<int32_t>(threshold[0] - v_ref[k] - int64_t{m0[0]} * x0[k]);
+        }
+      const uint64_t count = backends::cpu::sparse::if_layer_int32_add(v.data(), x0.data(), m0.data(), x1.data(), m1.data(),
+                                                                       out.data(), pixels, channels, threshold.data());
+      uint64_t expected = 0;
+      for (size_t k = 0; k < n; ++k) {
+        const size_t c = k % static_cast<size_t>(channels);
+        const int64_t cur = int64_t{m0[c]} * x0[k] + int64_t{m1[c]} * x1[k];
+        const bool spike = snn::if_step_int(v_ref[k], cur, threshold[c]);
+        expected += spike;
+        ASSERT_EQ(static_cast<int32_t>(spike), out[k]) << "t " << t << " neuron " << k;
+        ASSERT_EQ(v_ref[k], v[k]) << "t " << t << " neuron " << k;
+      }
+      ASSERT_EQ(count, expected) << "t " << t;
     }
-    ASSERT_EQ(count, expected) << "t " << t;
   }
 }
 
