@@ -69,7 +69,7 @@ Isa isa() {
     Isa cpu = Isa::Sse;
     if (__builtin_cpu_supports("avx2")) cpu = Isa::Avx2;
     if (cpu == Isa::Avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni"))
       cpu = Isa::Avx512;
     const char *cap = std::getenv("NEUROCUDA_CPU_ISA");
     if (std::getenv("NEUROCUDA_CPU_BASELINE") || (cap && std::string(cap) == "sse")) return Isa::Sse;
