@@ -45,6 +45,7 @@ struct IStep {
   std::vector<float> inverse_f;
   int32_t smallest_threshold = 0;
   bool fast_if = false;  // IF, fast path: the vectorised step (thresholds >= 1)
+  bool bits_only = false;  // IF: every reader takes its spikes as bits (mark_bits_only)
   // ... with 32-bit values and thresholds below 2^31: int32 potentials, in runs whose T bounds them
   std::vector<int32_t> threshold_if32;
   // fast path (sparse.h): 32-bit weights, exact because the accumulator fits 31 bits
@@ -163,6 +164,7 @@ public:
       }
       steps_.push_back(std::move(s));
     }
+    if (kNarrow) mark_bits_only();
     int64_t offset = 0;
     for (const auto &l : layers_) {
       offset_.push_back(offset);
@@ -331,6 +333,26 @@ private:
     }
   }
 
+  // IF layers whose every reader is a fast-path convolution, which takes spikes as bits in each of its
+  // kernels (tables, event lists, the dense kernel): in runs where the layer writes bits (int32
+  // potentials, channels a multiple of 8) its int32 spikes are not written, unless a trace or
+  // per-channel counts need them. A pool, an add, a linear layer or the readout reads int32 values.
+  void mark_bits_only() {
+    for (auto &l : steps_) {
+      if (l.node->kind != OpKind::IF || l.threshold_if32.empty() || l.out_dims.c % 8 != 0 || l.node->output == q_.output)
+        continue;
+      bool readers = false, all_bits = true;
+      for (const auto &c : steps_) {
+        const bool reads = std::find(c.node->inputs.begin(), c.node->inputs.end(), l.node->output) != c.node->inputs.end() ||
+                           c.input_value == l.node->output;
+        if (!reads) continue;
+        readers = true;
+        all_bits = all_bits && c.node->kind == OpKind::Conv2d && c.fast && c.input_value < 0;
+      }
+      l.bits_only = readers && all_bits;
+    }
+  }
+
   void run_sample(IWorkspace<V> &ws, const float *x, const std::vector<int> &cps, int delay, int32_t *preds, size_t batch,
                   size_t sample, uint64_t *spikes, uint64_t *synops, uint64_t *trace) const {
     const size_t nl = layers_.size();
@@ -416,6 +438,7 @@ private:
         } else if (ws.if32[static_cast<size_t>(s.layer)]) {
           if constexpr (kNarrow) {
             int32_t *v32 = ws.membrane32[static_cast<size_t>(s.layer)].data();
+            int32_t *spikes = out.data();
             // The spikes as bits too, for the layers reading them (execute).
             uint8_t *bits = nullptr;
             if (c % 8 == 0) {
@@ -423,15 +446,16 @@ private:
               ws.bits[o].resize(out.size() / 8);
               bits = ws.bits[o].data();
               ws.bits_at[o] = ws.clock;
+              if (s.bits_only && !trace && ws.channel_spikes.empty()) spikes = nullptr;  // read as bits only
             }
             if (s.fused_add >= 0) {  // the add's two inputs summed here (fuse_add)
               const IStep &a = steps_[static_cast<size_t>(s.fused_add)];
               count = sparse::if_layer_int32_add(v32, ws.values[static_cast<size_t>(a.node->inputs[0])].data(),
                                                  a.multiplier32[0].data(), ws.values[static_cast<size_t>(a.node->inputs[1])].data(),
-                                                 a.multiplier32[1].data(), out.data(), pixels, c, s.threshold_if32.data(),
+                                                 a.multiplier32[1].data(), spikes, pixels, c, s.threshold_if32.data(),
                                                  bits);
             } else {
-              count = sparse::if_layer_int32(v32, cur.data(), out.data(), pixels, c, s.threshold_if32.data(), bits);
+              count = sparse::if_layer_int32(v32, cur.data(), spikes, pixels, c, s.threshold_if32.data(), bits);
             }
           }
         } else if (s.fast_if) {
@@ -515,12 +539,12 @@ private:
         // Graded payloads, not spikes: the usual order from here (dense if dense enough), the events as collected.
         events_first = 0;
         if (s.dense8 && sparse::accumulate_dense8(s.d8, in.data(), s.packed8.data(), s.bias32.data(), out.data(), ops,
-                                                  sparse::kDense8EventCost, s.spike_cost))
+                                                  sparse::kDense8EventCost, s.spike_cost, bits))
           return;
         return sparse::accumulate(s.geom, ws.events, s.packed32.data(), s.bias32.data(), out.data(), ops);
       }
       if (s.dense8 && sparse::accumulate_dense8(s.d8, in.data(), s.packed8.data(), s.bias32.data(), out.data(), ops,
-                                                sparse::kDense8EventCost, s.spike_cost))
+                                                sparse::kDense8EventCost, s.spike_cost, bits))
         return;
     }
     if (s.fast && collect()) {

@@ -2,6 +2,7 @@
 // Run-time choice of the fast path's kernels by instruction set. Both builds add in the same order
 // (elementwise vector adds, no fused multiply-add), so the choice never changes a result.
 #include "cpu/sparse.h"
+#include "neurocuda/error.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -34,7 +35,7 @@ namespace neurocuda::backends::cpu::sparse {
   uint64_t if_layer_int(int64_t *, const int64_t *, int64_t *, int64_t, int64_t, const int64_t *);              \
   uint64_t if_layer_int(int64_t *, const int32_t *, int32_t *, int64_t, int64_t, const int64_t *);              \
   bool accumulate_dense8(const Dense8Shape &, const int32_t *, const int8_t *, const int32_t *, int32_t *,      \
-                         uint64_t *, uint8_t *, int32_t *, double, double);                                            \
+                         uint64_t *, uint8_t *, int32_t *, double, double, const uint8_t *);                   \
   uint64_t graded_layer_int32(int32_t *, int32_t *, const int32_t *, int32_t *, int64_t, int64_t, const int32_t *, \
                               const float *, int32_t, int64_t);                                                \
   void running_max_pool_int(const int64_t *, int64_t *, int64_t *, int64_t *, int64_t, int64_t, int64_t, int64_t, \
@@ -235,7 +236,8 @@ bool dense8_layout(const ConvShape &s, const std::vector<int32_t> &w, Dense8Shap
 }
 
 bool accumulate_dense8(const Dense8Shape &g, const int32_t *in, const int8_t *w, const int32_t *bias, int32_t *out,
-                       uint64_t *ops, double event_cost, double spike_cost) {
+                       uint64_t *ops, double event_cost, double spike_cost, const uint8_t *bits) {
+  NEUROCUDA_CHECK(!bits || g.s.in.c % 8 == 0) << "spike bits need a multiple of 8 channels";
   if (!has_avx2()) return false;
   thread_local std::vector<uint8_t> bytes;
   thread_local std::vector<int32_t> correction;
@@ -243,7 +245,7 @@ bool accumulate_dense8(const Dense8Shape &g, const int32_t *in, const int8_t *w,
   if (bytes.size() < size) bytes.resize(size);
   if (correction.size() < static_cast<size_t>(g.cout)) correction.resize(static_cast<size_t>(g.cout));
   return NEUROCUDA_DISPATCH_WIDE(accumulate_dense8(g, in, w, bias, out, ops, bytes.data(), correction.data(), event_cost,
-                                 spike_cost));
+                                                   spike_cost, bits));
 }
 
 bool graded_layer_int32(int32_t *v, int32_t *net, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
@@ -273,6 +275,7 @@ void running_max_pool(const int32_t *in, int64_t *sum, int64_t *prev, int32_t *o
 uint64_t if_layer_int32(int32_t *v, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
                         const int32_t *threshold, uint8_t *bits) {
   if (channels % 8 != 0) bits = nullptr;
+  NEUROCUDA_CHECK(out || bits) << "the IF step writes its spikes somewhere: int32 outputs, or bits (8k channels)";
   return NEUROCUDA_DISPATCH(if_layer_int32(v, cur, out, pixels, channels, threshold, bits));
 }
 
@@ -356,6 +359,7 @@ bool accumulate_spikes16(const ConvShape &s, const Events<int32_t> &e, const int
 uint64_t if_layer_int32_add(int32_t *v, const int32_t *x0, const int32_t *m0, const int32_t *x1, const int32_t *m1,
                             int32_t *out, int64_t pixels, int64_t channels, const int32_t *threshold, uint8_t *bits) {
   if (channels % 8 != 0) bits = nullptr;
+  NEUROCUDA_CHECK(out || bits) << "the IF step writes its spikes somewhere: int32 outputs, or bits (8k channels)";
   return NEUROCUDA_DISPATCH(if_layer_int32_add(v, x0, m0, x1, m1, out, pixels, channels, threshold, bits));
 }
 

@@ -186,9 +186,11 @@ bool accumulate_spikes_lut(const LutShape &g, const int32_t *in, const int32_t *
 /// [-64, 127], the largest input minus the smallest exceeds 129 (two products must fit int16), or
 /// the step is sparse enough that the event kernels cost less (its synaptic operations times
 /// event_cost below the dense multiply-accumulates; spike_cost instead when every input is 0 or 1).
-/// Adds the synaptic operations the events would have made to *ops, as accumulate does.
+/// Adds the synaptic operations the events would have made to *ops, as accumulate does. With `bits`
+/// (spikes as if_layer_int32 writes them; input channels a multiple of 8) `in` is not read.
 bool accumulate_dense8(const Dense8Shape &g, const int32_t *in, const int8_t *w, const int32_t *bias, int32_t *out,
-                       uint64_t *ops, double event_cost = kDense8EventCost, double spike_cost = kDense8EventCost);
+                       uint64_t *ops, double event_cost = kDense8EventCost, double spike_cost = kDense8EventCost,
+                       const uint8_t *bits = nullptr);
 
 /// One timestep of a population of n fp32 neurons (threshold 1), vectorised: the reference loops of
 /// snn::graded_step (at timestep t) and snn::if_step, with the same results bit for bit. out gets the
@@ -238,6 +240,7 @@ uint64_t if_layer_int(int64_t *v, const int32_t *cur, int32_t *out, int64_t pixe
 /// The same on int32 potentials and thresholds, 8 neurons at a time, for callers that have bounded
 /// every potential: |v0| + (T + 1) x (largest |current|) below 2^31 (the potential moves by at most
 /// one current a step, and v + I is formed before the threshold is subtracted).
+/// `out` may be null when `bits` is given: the spikes are then written as bits only.
 uint64_t if_layer_int32(int32_t *v, const int32_t *cur, int32_t *out, int64_t pixels, int64_t channels,
                         const int32_t *threshold, uint8_t *bits = nullptr);
 /// if_layer_int32 with its current summed from a two-input add node on the way (the add's output is

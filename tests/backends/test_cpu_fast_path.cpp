@@ -61,14 +61,15 @@ ir::Graph net(const Geometry &geo) {
   return g;
 }
 
-RunResult run(const char *backend, const ir::Graph &g, Precision p, const std::vector<float> &x, int64_t n) {
+RunResult run(const char *backend, const ir::Graph &g, Precision p, const std::vector<float> &x, int64_t n,
+              bool traced = true) {
   CompileOptions c;
   c.precision = p;
   RunOptions o;
   o.checkpoints = {5, 24};
   o.threads = 2;
-  o.record_trace = true;
-  o.channel_spikes = true;
+  o.record_trace = traced;  // untraced, as eval runs: IF layers read only as bits skip their int32 spikes
+  o.channel_spikes = traced;
   return get_backend(backend).compile(g, c)->run(Batch{x.data(), n, {3, 12, 12}}, o);
 }
 
@@ -89,6 +90,11 @@ TEST_P(FastPath, BitIdenticalToReference) {
   test::expect_same_run(fast, ref, get_backend("cpu").compile(g, {})->layers(), 24);
   EXPECT_EQ(fast.readout_exact, ref.readout_exact);
   EXPECT_EQ(fast.channel_spikes, ref.channel_spikes);
+  const auto plain = run("cpu", g, precision, x, n, false);
+  EXPECT_EQ(plain.predictions, ref.predictions);
+  EXPECT_EQ(plain.spikes, ref.spikes);
+  EXPECT_EQ(plain.synops, ref.synops);
+  EXPECT_EQ(plain.readout_exact, ref.readout_exact);
   // The comparison means something only if every population spiked (spikes are [checkpoint][layer]).
   const size_t layers = 3;
   ASSERT_EQ(ref.spikes.size(), 2 * layers);
@@ -782,6 +788,16 @@ TEST(FastPathDense8, MatchesAPlainConvolutionExactly) {
       sp::accumulate(shape, e, w.data(), bias.data(), events_out.data(), &event_ops);
       EXPECT_EQ(events_out, expected);
       EXPECT_EQ(ops, event_ops) << "synaptic operations counted as the events count them";
+      if (r[0] == 1 && r[1] == 1 && shape.in.c % 8 == 0) {  // the same spikes as bits (if_layer_int32's layout)
+        std::vector<uint8_t> bits(in.size() / 8, 0);
+        for (size_t k = 0; k < in.size(); ++k) bits[k / 8] = static_cast<uint8_t>(bits[k / 8] | (in[k] & 1) << (k % 8));
+        std::vector<int32_t> from_bits(expected.size(), -7), poison(in.size(), 99);  // `in` must not be read
+        uint64_t bit_ops = 0;
+        ASSERT_TRUE(sp::accumulate_dense8(g, poison.data(), packed.data(), bias.data(), from_bits.data(), &bit_ops, 1e30,
+                                          1e30, bits.data()));
+        EXPECT_EQ(from_bits, expected) << "spikes as bits, cin " << dc.cin;
+        EXPECT_EQ(bit_ops, event_ops);
+      }
     }
     // Values it cannot take leave the output alone and return false.
     std::vector<int32_t> out(static_cast<size_t>(shape.out.size()), -7);
