@@ -663,6 +663,15 @@ private:
             y0 = oy * s.sh - s.ph, y1 = y0 + s.kh, x0 = ox * s.sw - s.pw, x1 = x0 + s.kw;
           }
           const int64_t mul = n.pool_multiplier[static_cast<size_t>(oy * b.w + ox)];
+          if constexpr (kNarrow) {  // the window's sums vectorised (sparse.h); channel by channel, 2.5 % of a run
+            thread_local std::vector<int64_t> sums;
+            sums.resize(static_cast<size_t>(a.c));
+            sparse::window_sum_int32(in.data(), a.w, a.c, std::max<int64_t>(y0, 0), std::min(y1, a.h), std::max<int64_t>(x0, 0),
+                                     std::min(x1, a.w), sums.data());
+            for (int64_t c = 0; c < a.c; ++c)
+              out[static_cast<size_t>((oy * b.w + ox) * a.c + c)] = static_cast<V>(sums[static_cast<size_t>(c)] * mul);
+            continue;
+          }
           for (int64_t c = 0; c < a.c; ++c) {
             int64_t sum = 0;
             for (int64_t y = std::max<int64_t>(y0, 0); y < std::min(y1, a.h); ++y)

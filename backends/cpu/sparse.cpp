@@ -49,6 +49,7 @@ namespace neurocuda::backends::cpu::sparse {
   void running_max_pool_int32(const int32_t *, int32_t *, int32_t *, int32_t *, int64_t, int64_t, int64_t,      \
                               int64_t, int64_t, int64_t, int64_t);                                             \
   void add_int32(const int32_t *const *, const int32_t *const *, int, int32_t *, int64_t, int64_t);            \
+  void window_sum_int32(const int32_t *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t *);     \
   void accumulate_spikes16(const ConvShape &, const View<int16_t> &, const int16_t *, const int32_t *, int32_t *, \
                            uint64_t *, Run *);                                                          \
   bool accumulate_linear8(const int32_t *, int64_t, const int8_t *, const int32_t *, int32_t *, int64_t,        \
@@ -287,6 +288,11 @@ void running_max_pool(const int32_t *in, int32_t *sum, int32_t *prev, int32_t *o
 void add_int32(const int32_t *const *x, const int32_t *const *m, int inputs, int32_t *out, int64_t pixels,
                int64_t channels) {
   NEUROCUDA_DISPATCH(add_int32(x, m, inputs, out, pixels, channels));
+}
+
+void window_sum_int32(const int32_t *in, int64_t width, int64_t channels, int64_t y0, int64_t y1, int64_t x0, int64_t x1,
+                      int64_t *sums) {
+  NEUROCUDA_DISPATCH(window_sum_int32(in, width, channels, y0, y1, x0, x1, sums));
 }
 
 bool accumulate_linear8(const int32_t *in, int64_t n_in, const int8_t *w, const int32_t *bias, int32_t *out,

@@ -265,5 +265,9 @@ void running_max_pool(const int32_t *in, int32_t *sum, int32_t *prev, int32_t *o
 /// within 31 bits (the quantizer's bound of the node does).
 void add_int32(const int32_t *const *x, const int32_t *const *m, int inputs, int32_t *out, int64_t pixels,
                int64_t channels);
+/// Per channel, the sum of an HWC int32 tensor (`width` pixels a row) over the window rows [y0, y1)
+/// and columns [x0, x1), in int64: an average pool's sums.
+void window_sum_int32(const int32_t *in, int64_t width, int64_t channels, int64_t y0, int64_t y1, int64_t x0, int64_t x1,
+                      int64_t *sums);
 
 } // namespace neurocuda::backends::cpu::sparse
