@@ -372,7 +372,7 @@ uint64_t if_layer_int32_add(int32_t *v, const int32_t *x0, const int32_t *m0, co
 bool collect_spikes(const uint8_t *bits, const Dims &d, int64_t row, Events<int32_t> &e) {
   if (d.c % 8 != 0) return false;
   e.start.resize(static_cast<size_t>(d.h * d.w + 1));
-  e.channel.resize(static_cast<size_t>(d.size() + 8));
+  e.channel.resize(static_cast<size_t>(d.size() + 16));  // room for a 16-entry step's overrun
   e.all_ones = true;
   NEUROCUDA_DISPATCH(collect_spikes(bits, d.h * d.w, d.w, d.c, row, e.start.data(), e.channel.data()));
   return true;

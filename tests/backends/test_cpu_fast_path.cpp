@@ -476,7 +476,7 @@ TEST(FastPathNeurons, IntegerIfSummingAnAddMatchesTheScalarStep) {
 TEST(FastPathNeurons, IntegerIfSpikeBitsMatchTheOutputs) {
   namespace sp = backends::cpu::sparse;
   std::mt19937 rng(41);
-  for (int64_t channels : {8, 16, 24, 19}) {
+  for (int64_t channels : {8, 16, 24, 32, 19}) {
     const int64_t pixels = 5;
     const size_t n = static_cast<size_t>(pixels * channels);
     std::vector<int32_t> threshold(static_cast<size_t>(channels)), ones(static_cast<size_t>(channels), 1);
