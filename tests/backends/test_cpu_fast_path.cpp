@@ -388,7 +388,7 @@ TEST(FastPathNeurons, IntegerIfMatchesTheScalarStep) {
 // +-2^30 whose v + I stays within int32; 19 channels are two vectors and a tail, 32 two of AVX-512.
 TEST(FastPathNeurons, IntegerIfIn32BitsMatchesTheScalarStep) {
   std::mt19937_64 rng(17);
-  for (const int64_t channels : {int64_t{19}, int64_t{32}}) {  // a tail; whole 16-lane vectors (AVX-512)
+  for (const int64_t channels : {int64_t{19}, int64_t{32}, int64_t{64}}) {  // a tail; whole vectors (8 / 16 lanes)
     const int64_t pixels = 3;
     const size_t n = static_cast<size_t>(pixels * channels);
     std::vector<int32_t> threshold(static_cast<size_t>(channels));
@@ -430,7 +430,7 @@ TEST(FastPathNeurons, IntegerIfIn32BitsMatchesTheScalarStep) {
 // a tail), currents landing exactly on the threshold every fourth step.
 TEST(FastPathNeurons, IntegerIfSummingAnAddMatchesTheScalarStep) {
   std::mt19937 rng(31);
-  for (const int64_t channels : {int64_t{19}, int64_t{32}}) {  // a tail; whole 16-lane vectors (AVX-512)
+  for (const int64_t channels : {int64_t{19}, int64_t{32}, int64_t{64}}) {  // a tail; whole vectors (8 / 16 lanes)
     const int64_t pixels = 4;
     const size_t n = static_cast<size_t>(pixels * channels);
     std::vector<int32_t> threshold(static_cast<size_t>(channels)), m0(static_cast<size_t>(channels)), m1(m0.size());
