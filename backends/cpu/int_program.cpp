@@ -46,6 +46,8 @@ struct IStep {
   int32_t smallest_threshold = 0;
   bool fast_if = false;  // IF, fast path: the vectorised step (thresholds >= 1)
   bool bits_only = false;  // IF: every reader takes its spikes as bits (mark_bits_only)
+  int bits_via_add = -1;   // ... one of them the fused add of this layer, which must run fused for it
+  int add_bits_input = -1; // IF with a fused add: the add input read as spike bits (mark_bits_only)
   // ... with 32-bit values and thresholds below 2^31: int32 potentials, in runs whose T bounds them
   std::vector<int32_t> threshold_if32;
   // fast path (sparse.h): 32-bit weights, exact because the accumulator fits 31 bits
@@ -338,6 +340,18 @@ private:
   // potentials, channels a multiple of 8) its int32 spikes are not written, unless a trace or
   // per-channel counts need them. A pool, an add, a linear layer or the readout reads int32 values.
   void mark_bits_only() {
+    auto produced_by_if = [&](int v) {
+      for (const auto &p : steps_)
+        if (p.node->output == v) return p.node->kind == OpKind::IF && !p.threshold_if32.empty() && p.out_dims.c % 8 == 0;
+      return false;
+    };
+    // A fused add whose one input is such an IF layer's spikes and whose other is not reads them as bits.
+    for (auto &l : steps_) {
+      if (l.fused_add < 0) continue;
+      const auto &ins = steps_[static_cast<size_t>(l.fused_add)].node->inputs;
+      const bool if0 = produced_by_if(ins[0]), if1 = produced_by_if(ins[1]);
+      if (if0 != if1) l.add_bits_input = if1 ? 1 : 0;
+    }
     for (auto &l : steps_) {
       if (l.node->kind != OpKind::IF || l.threshold_if32.empty() || l.out_dims.c % 8 != 0 || l.node->output == q_.output)
         continue;
@@ -347,6 +361,13 @@ private:
                            c.input_value == l.node->output;
         if (!reads) continue;
         readers = true;
+        if (c.node->kind == OpKind::Add && c.fused_into >= 0) {  // read as bits by its IF step, when fused
+          const IStep &f = steps_[static_cast<size_t>(layers_[static_cast<size_t>(c.fused_into)].node)];
+          const bool as_bits = f.add_bits_input >= 0 && c.node->inputs[static_cast<size_t>(f.add_bits_input)] == l.node->output;
+          all_bits = all_bits && as_bits;
+          l.bits_via_add = c.fused_into;
+          continue;
+        }
         all_bits = all_bits && c.node->kind == OpKind::Conv2d && c.fast && c.input_value < 0;
       }
       l.bits_only = readers && all_bits;
@@ -446,14 +467,21 @@ private:
               ws.bits[o].resize(out.size() / 8);
               bits = ws.bits[o].data();
               ws.bits_at[o] = ws.clock;
-              if (s.bits_only && !trace && ws.channel_spikes.empty()) spikes = nullptr;  // read as bits only
+              if (s.bits_only && !trace && ws.channel_spikes.empty() &&
+                  (s.bits_via_add < 0 || ws.if32[static_cast<size_t>(s.bits_via_add)]))
+                spikes = nullptr;  // read as bits only
             }
             if (s.fused_add >= 0) {  // the add's two inputs summed here (fuse_add)
               const IStep &a = steps_[static_cast<size_t>(s.fused_add)];
-              count = sparse::if_layer_int32_add(v32, ws.values[static_cast<size_t>(a.node->inputs[0])].data(),
-                                                 a.multiplier32[0].data(), ws.values[static_cast<size_t>(a.node->inputs[1])].data(),
-                                                 a.multiplier32[1].data(), spikes, pixels, c, s.threshold_if32.data(),
-                                                 bits);
+              // One input as spike bits (mark_bits_only) where its IF layer wrote them this step.
+              const int j = s.add_bits_input;
+              const auto bin = j >= 0 ? static_cast<size_t>(a.node->inputs[static_cast<size_t>(j)]) : 0;
+              const uint8_t *spikes1 = j >= 0 && ws.bits_at[bin] == ws.clock ? ws.bits[bin].data() : nullptr;
+              const size_t k0 = spikes1 ? static_cast<size_t>(1 - j) : 0, k1 = spikes1 ? static_cast<size_t>(j) : 1;
+              count = sparse::if_layer_int32_add(v32, ws.values[static_cast<size_t>(a.node->inputs[k0])].data(),
+                                                 a.multiplier32[k0].data(), ws.values[static_cast<size_t>(a.node->inputs[k1])].data(),
+                                                 a.multiplier32[k1].data(), spikes, pixels, c, s.threshold_if32.data(),
+                                                 bits, spikes1);
             } else {
               count = sparse::if_layer_int32(v32, cur.data(), spikes, pixels, c, s.threshold_if32.data(), bits);
             }

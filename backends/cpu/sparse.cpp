@@ -44,7 +44,7 @@ namespace neurocuda::backends::cpu::sparse {
                             int64_t, int64_t, int64_t);                                                        \
   uint64_t if_layer_int32(int32_t *, const int32_t *, int32_t *, int64_t, int64_t, const int32_t *, uint8_t *); \
   uint64_t if_layer_int32_add(int32_t *, const int32_t *, const int32_t *, const int32_t *, const int32_t *,     \
-                              int32_t *, int64_t, int64_t, const int32_t *, uint8_t *);                    \
+                              int32_t *, int64_t, int64_t, const int32_t *, uint8_t *, const uint8_t *);   \
   void collect_spikes(const uint8_t *, int64_t, int64_t, int64_t, int64_t, int32_t *, int32_t *);             \
   void running_max_pool_int32(const int32_t *, int32_t *, int32_t *, int32_t *, int64_t, int64_t, int64_t,      \
                               int64_t, int64_t, int64_t, int64_t);                                             \
@@ -363,10 +363,12 @@ bool accumulate_spikes16(const ConvShape &s, const Events<int32_t> &e, const int
 }
 
 uint64_t if_layer_int32_add(int32_t *v, const int32_t *x0, const int32_t *m0, const int32_t *x1, const int32_t *m1,
-                            int32_t *out, int64_t pixels, int64_t channels, const int32_t *threshold, uint8_t *bits) {
+                            int32_t *out, int64_t pixels, int64_t channels, const int32_t *threshold, uint8_t *bits,
+                            const uint8_t *spikes1) {
   if (channels % 8 != 0) bits = nullptr;
   NEUROCUDA_CHECK(out || bits) << "the IF step writes its spikes somewhere: int32 outputs, or bits (8k channels)";
-  return NEUROCUDA_DISPATCH(if_layer_int32_add(v, x0, m0, x1, m1, out, pixels, channels, threshold, bits));
+  NEUROCUDA_CHECK(!spikes1 || channels % 8 == 0) << "spike bits need a multiple of 8 channels";
+  return NEUROCUDA_DISPATCH(if_layer_int32_add(v, x0, m0, x1, m1, out, pixels, channels, threshold, bits, spikes1));
 }
 
 bool collect_spikes(const uint8_t *bits, const Dims &d, int64_t row, Events<int32_t> &e) {

@@ -245,9 +245,11 @@ uint64_t if_layer_int32(int32_t *v, const int32_t *cur, int32_t *out, int64_t pi
                         const int32_t *threshold, uint8_t *bits = nullptr);
 /// if_layer_int32 with its current summed from a two-input add node on the way (the add's output is
 /// never stored): I = m0 x x0 + m1 x x1 per channel (HWC), within 31 bits by the add's bound.
+/// With `spikes1` (an IF layer's spikes as bits, channels a multiple of 8) x1 is not read: its value is
+/// 1 where the bit is set, else 0.
 uint64_t if_layer_int32_add(int32_t *v, const int32_t *x0, const int32_t *m0, const int32_t *x1, const int32_t *m1,
                             int32_t *out, int64_t pixels, int64_t channels, const int32_t *threshold,
-                            uint8_t *bits = nullptr);
+                            uint8_t *bits = nullptr, const uint8_t *spikes1 = nullptr);
 /// Both IF steps above also write the spikes as bits when `bits` is given and channels is a multiple
 /// of 8 (else it is ignored): byte i holds neurons 8i..8i+7 (HWC order), neuron 8i the lowest bit.
 /// Readers of a spike layer then skip scanning its int32 outputs (collect_spikes,

@@ -467,6 +467,43 @@ TEST(FastPathNeurons, IntegerIfSummingAnAddMatchesTheScalarStep) {
   }
 }
 
+// The add-summing IF step with its second input given as spike bits (`spikes1`, a residual add of an
+// IF layer's spikes): the same potentials, spikes and bits as with those spikes as int32 values.
+TEST(FastPathNeurons, IntegerIfSummingSpikeBitsMatchesTheInt32Spikes) {
+  namespace sp = backends::cpu::sparse;
+  std::mt19937 rng(43);
+  for (const int64_t channels : {int64_t{8}, int64_t{16}, int64_t{24}, int64_t{64}}) {
+    const int64_t pixels = 5;
+    const size_t n = static_cast<size_t>(pixels * channels);
+    std::vector<int32_t> threshold(static_cast<size_t>(channels)), m0(threshold.size()), m1(threshold.size());
+    for (size_t c = 0; c < threshold.size(); ++c) {
+      threshold[c] = static_cast<int32_t>(50 + 13 * c);
+      m0[c] = static_cast<int32_t>(rng() % 7) - 2;
+      m1[c] = static_cast<int32_t>(rng() % 90) - 30;
+    }
+    std::vector<int32_t> v(n, 0), v_bits(n, 0), x0(n), x1(n), out(n), out_bits(n, -5);
+    std::vector<uint8_t> spikes(n / 8), bits(n / 8), bits_bits(n / 8);
+    for (int t = 0; t < 30; ++t) {
+      std::fill(spikes.begin(), spikes.end(), 0);
+      for (size_t k = 0; k < n; ++k) {
+        x0[k] = static_cast<int32_t>(rng() % 201) - 60;
+        x1[k] = rng() % 3 == 0;
+        spikes[k / 8] = static_cast<uint8_t>(spikes[k / 8] | x1[k] << (k % 8));
+      }
+      const uint64_t count = sp::if_layer_int32_add(v.data(), x0.data(), m0.data(), x1.data(), m1.data(), out.data(),
+                                                    pixels, channels, threshold.data(), bits.data());
+      const std::vector<int32_t> poison(n, 1000);  // x1 is not read when its bits are given
+      const uint64_t count_bits = sp::if_layer_int32_add(v_bits.data(), x0.data(), m0.data(), poison.data(), m1.data(),
+                                                         nullptr, pixels, channels, threshold.data(), bits_bits.data(),
+                                                         spikes.data());
+      ASSERT_EQ(v_bits, v) << "channels " << channels << " t " << t;
+      ASSERT_EQ(bits_bits, bits) << "channels " << channels << " t " << t;
+      ASSERT_EQ(count_bits, count);
+      ASSERT_GT(count, 0u);
+    }
+  }
+}
+
 // An integer add node with 32-bit values (sparse.h, add_int32) against the products summed in int64:
 // two and three inputs, negative multipliers, 13 channels (a vector and a tail).
 // The spikes as bits (if_layer_int32 and if_layer_int32_add with `bits`): byte i holds neurons
