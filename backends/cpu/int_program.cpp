@@ -83,6 +83,10 @@ template <typename V> struct IWorkspace {
   int64_t clock = 0;
   std::vector<int64_t> readout;
   sparse::Events<int32_t> events;
+  // What `events` holds when it came from spike bits: the value, its timestep (clock) and the row
+  // length its offsets were made for, so that a second layer reading the same spikes reuses them.
+  int events_value = -1;
+  int64_t events_clock = -1, events_row = -1;
   std::vector<std::vector<uint64_t>> channel_spikes;  // per layer, summed over the samples this thread ran
 };
 
@@ -543,7 +547,15 @@ private:
     // The input's spikes as bits, when an IF layer wrote them this timestep (run_sample).
     const uint8_t *bits = kNarrow && ws.bits_at[v_in] == ws.clock ? ws.bits[v_in].data() : nullptr;
     auto collect = [&] {
-      return bits ? sparse::collect_spikes(bits, a, s.geom.out.c, ws.events) : sparse::collect(in.data(), a, s.geom.out.c, ws.events);
+      if (!bits) {
+        ws.events_value = -1;
+        return sparse::collect(in.data(), a, s.geom.out.c, ws.events);
+      }
+      const auto value = static_cast<int>(v_in);
+      if (ws.events_value == value && ws.events_clock == ws.clock && ws.events_row == s.geom.out.c) return true;
+      const bool ok = sparse::collect_spikes(bits, a, s.geom.out.c, ws.events);
+      ws.events_value = ok ? value : -1, ws.events_clock = ws.clock, ws.events_row = s.geom.out.c;
+      return ok;
     };
     if constexpr (kNarrow)
       if (!s.linear8.empty() && sparse::accumulate_linear8(in.data(), a.size(), s.linear8.data(), s.bias32.data(), out.data(),
