@@ -5,6 +5,7 @@
 #include "neurocuda/error.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <new>
@@ -74,8 +75,11 @@ Isa isa() {
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni"))
       cpu = Isa::Avx512;
     const char *cap = std::getenv("NEUROCUDA_CPU_ISA");
-    if (std::getenv("NEUROCUDA_CPU_BASELINE") || (cap && std::string(cap) == "sse")) return Isa::Sse;
-    if (cap && std::string(cap) == "avx2" && cpu == Isa::Avx512) return Isa::Avx2;
+    const std::string want = cap ? cap : "";
+    if (!want.empty() && want != "sse" && want != "avx2" && want != "avx512")
+      std::fprintf(stderr, "warning: NEUROCUDA_CPU_ISA=%s is not avx512, avx2 or sse; ignored\n", cap);
+    if (std::getenv("NEUROCUDA_CPU_BASELINE") || want == "sse") return Isa::Sse;
+    if (want == "avx2" && cpu == Isa::Avx512) return Isa::Avx2;
     return cpu;
   }();
   return chosen;
