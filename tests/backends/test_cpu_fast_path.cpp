@@ -260,89 +260,92 @@ TEST(FastPathNeurons, IntegerGradedInDoublesMatchesTheDivisionExactly) {
 // bounds; and it declines, changing nothing, as soon as a potential or current is past them.
 TEST(FastPathNeurons, IntegerGradedIn32BitsMatchesTheDivisionAndDeclinesPastItsBounds) {
   std::mt19937_64 rng(14);
-  const int64_t pixels = 3, channels = 11;  // a vector of 8 and a tail per pixel
-  const size_t n = static_cast<size_t>(pixels * channels);
-  std::vector<int32_t> threshold(static_cast<size_t>(channels));
-  std::vector<float> inverse;
-  for (int64_t c = 0; c < channels; ++c) threshold[static_cast<size_t>(c)] = c == 0 ? 1 : c == 1 ? 3 : static_cast<int32_t>(97 * c * c);
-  for (int32_t th : threshold) inverse.push_back(1.0f / static_cast<float>(th));
-  const int32_t smallest = 1;  // |v| + |I| must stay below 2^23
-  std::vector<int64_t> v_ref(n), net_ref(n, 0);
-  for (size_t k = 0; k < n; ++k) v_ref[k] = static_cast<int64_t>(rng() % 2001) - 1000;
-  v_ref[4] = (int64_t{1} << 21) - 5;
-  std::vector<int32_t> v(v_ref.begin(), v_ref.end()), net(n, 0), cur(n), out(n);
-  bool clamped = false;
-  for (int64_t t = 1; t <= 64; ++t) {
-    for (size_t k = 0; k < n; ++k) {
-      const int64_t th = threshold[k % static_cast<size_t>(channels)];
-      // keep |v| + |I| below 2^23: currents of a few thresholds, and larger ones for the small thresholds
-      const int64_t span = th < 8 ? 200000 : 6 * th;
-      cur[k] = static_cast<int32_t>(static_cast<int64_t>(rng() % static_cast<uint64_t>(2 * span + 1)) - span);
-      if (std::llabs(v_ref[k]) > (int64_t{1} << 21)) cur[k] = static_cast<int32_t>(-v_ref[k] / 2);  // pull it back
-      // every third step lands every potential exactly on a multiple of its threshold (or one below),
-      // where a float quotient can fall just short
-      if (t % 3 == 0) cur[k] = static_cast<int32_t>((static_cast<int64_t>(rng() % 9) - 3) * th - v_ref[k] - (t % 2 ? 1 : 0));
-    }
-    uint64_t count = 0;
-    ASSERT_TRUE(backends::cpu::sparse::graded_layer_int32(v.data(), net.data(), cur.data(), out.data(), pixels, channels,
-                                                          threshold.data(), inverse.data(), smallest, t, count))
-        << "t " << t;
-    uint64_t expected = 0;
-    for (size_t k = 0; k < n; ++k) {
-      const int64_t before = net_ref[k];
-      const int64_t q = snn::graded_step_int(v_ref[k], net_ref[k], cur[k], threshold[k % static_cast<size_t>(channels)], t);
-      expected += q != 0;
-      clamped = clamped || (q != 0 && (q == t - before || q == -before));
-      ASSERT_EQ(q, out[k]) << "t " << t << " neuron " << k;
-      ASSERT_EQ(v_ref[k], v[k]) << "t " << t << " neuron " << k;
-      ASSERT_EQ(net_ref[k], net[k]) << "t " << t << " neuron " << k;
-    }
-    ASSERT_EQ(count, expected);
-  }
-  EXPECT_TRUE(clamped);
-  // Large thresholds let potentials and currents near 2^30, where the float estimate is least exact.
-  {
-    std::vector<int32_t> big_th(static_cast<size_t>(channels));
-    std::vector<float> big_inv;
-    for (int64_t c = 0; c < channels; ++c) big_th[static_cast<size_t>(c)] = static_cast<int32_t>(1013 + 977 * c);
-    for (int32_t th : big_th) big_inv.push_back(1.0f / static_cast<float>(th));
-    std::vector<int64_t> bv(n), bn(n, 0);
-    for (size_t k = 0; k < n; ++k) bv[k] = static_cast<int64_t>(rng() % (uint64_t{1} << 31)) - (int64_t{1} << 30) + 1;
-    std::vector<int32_t> v32(bv.begin(), bv.end()), n32(n, 0), c32(n), o32(n);
-    for (int64_t t = 1; t <= 200; ++t) {
+  // 11: a vector of 8 and a tail per pixel; 32: whole vectors (two AVX-512 steps a pixel)
+  for (const int64_t channels : {int64_t{11}, int64_t{32}}) {
+    const int64_t pixels = 3;
+    const size_t n = static_cast<size_t>(pixels * channels);
+    std::vector<int32_t> threshold(static_cast<size_t>(channels));
+    std::vector<float> inverse;
+    for (int64_t c = 0; c < channels; ++c) threshold[static_cast<size_t>(c)] = c == 0 ? 1 : c == 1 ? 3 : static_cast<int32_t>(97 * c * c);
+    for (int32_t th : threshold) inverse.push_back(1.0f / static_cast<float>(th));
+    const int32_t smallest = 1;  // |v| + |I| must stay below 2^23
+    std::vector<int64_t> v_ref(n), net_ref(n, 0);
+    for (size_t k = 0; k < n; ++k) v_ref[k] = static_cast<int64_t>(rng() % 2001) - 1000;
+    v_ref[4] = (int64_t{1} << 21) - 5;
+    std::vector<int32_t> v(v_ref.begin(), v_ref.end()), net(n, 0), cur(n), out(n);
+    bool clamped = false;
+    for (int64_t t = 1; t <= 64; ++t) {
       for (size_t k = 0; k < n; ++k) {
-        const int64_t room = (int64_t{1} << 30) - 1 - std::llabs(bv[k]);
-        c32[k] = static_cast<int32_t>(static_cast<int64_t>(rng() % static_cast<uint64_t>(2 * room + 1)) - room) / 2;
+        const int64_t th = threshold[k % static_cast<size_t>(channels)];
+        // keep |v| + |I| below 2^23: currents of a few thresholds, and larger ones for the small thresholds
+        const int64_t span = th < 8 ? 200000 : 6 * th;
+        cur[k] = static_cast<int32_t>(static_cast<int64_t>(rng() % static_cast<uint64_t>(2 * span + 1)) - span);
+        if (std::llabs(v_ref[k]) > (int64_t{1} << 21)) cur[k] = static_cast<int32_t>(-v_ref[k] / 2);  // pull it back
+        // every third step lands every potential exactly on a multiple of its threshold (or one below),
+        // where a float quotient can fall just short
+        if (t % 3 == 0) cur[k] = static_cast<int32_t>((static_cast<int64_t>(rng() % 9) - 3) * th - v_ref[k] - (t % 2 ? 1 : 0));
       }
       uint64_t count = 0;
-      ASSERT_TRUE(backends::cpu::sparse::graded_layer_int32(v32.data(), n32.data(), c32.data(), o32.data(), pixels, channels,
-                                                            big_th.data(), big_inv.data(), big_th[0], t, count));
+      ASSERT_TRUE(backends::cpu::sparse::graded_layer_int32(v.data(), net.data(), cur.data(), out.data(), pixels, channels,
+                                                            threshold.data(), inverse.data(), smallest, t, count))
+          << "t " << t;
+      uint64_t expected = 0;
       for (size_t k = 0; k < n; ++k) {
-        const int64_t q = snn::graded_step_int(bv[k], bn[k], c32[k], big_th[k % static_cast<size_t>(channels)], t);
-        ASSERT_EQ(q, o32[k]) << "t " << t << " neuron " << k;
-        ASSERT_EQ(bv[k], v32[k]) << "t " << t << " neuron " << k;
-        ASSERT_EQ(bn[k], n32[k]) << "t " << t << " neuron " << k;
+        const int64_t before = net_ref[k];
+        const int64_t q = snn::graded_step_int(v_ref[k], net_ref[k], cur[k], threshold[k % static_cast<size_t>(channels)], t);
+        expected += q != 0;
+        clamped = clamped || (q != 0 && (q == t - before || q == -before));
+        ASSERT_EQ(q, out[k]) << "t " << t << " neuron " << k;
+        ASSERT_EQ(v_ref[k], v[k]) << "t " << t << " neuron " << k;
+        ASSERT_EQ(net_ref[k], net[k]) << "t " << t << " neuron " << k;
+      }
+      ASSERT_EQ(count, expected);
+    }
+    EXPECT_TRUE(clamped);
+    // Large thresholds let potentials and currents near 2^30, where the float estimate is least exact.
+    {
+      std::vector<int32_t> big_th(static_cast<size_t>(channels));
+      std::vector<float> big_inv;
+      for (int64_t c = 0; c < channels; ++c) big_th[static_cast<size_t>(c)] = static_cast<int32_t>(1013 + 977 * c);
+      for (int32_t th : big_th) big_inv.push_back(1.0f / static_cast<float>(th));
+      std::vector<int64_t> bv(n), bn(n, 0);
+      for (size_t k = 0; k < n; ++k) bv[k] = static_cast<int64_t>(rng() % (uint64_t{1} << 31)) - (int64_t{1} << 30) + 1;
+      std::vector<int32_t> v32(bv.begin(), bv.end()), n32(n, 0), c32(n), o32(n);
+      for (int64_t t = 1; t <= 200; ++t) {
+        for (size_t k = 0; k < n; ++k) {
+          const int64_t room = (int64_t{1} << 30) - 1 - std::llabs(bv[k]);
+          c32[k] = static_cast<int32_t>(static_cast<int64_t>(rng() % static_cast<uint64_t>(2 * room + 1)) - room) / 2;
+        }
+        uint64_t count = 0;
+        ASSERT_TRUE(backends::cpu::sparse::graded_layer_int32(v32.data(), n32.data(), c32.data(), o32.data(), pixels, channels,
+                                                              big_th.data(), big_inv.data(), big_th[0], t, count));
+        for (size_t k = 0; k < n; ++k) {
+          const int64_t q = snn::graded_step_int(bv[k], bn[k], c32[k], big_th[k % static_cast<size_t>(channels)], t);
+          ASSERT_EQ(q, o32[k]) << "t " << t << " neuron " << k;
+          ASSERT_EQ(bv[k], v32[k]) << "t " << t << " neuron " << k;
+          ASSERT_EQ(bn[k], n32[k]) << "t " << t << " neuron " << k;
+        }
       }
     }
-  }
-  // Past the bounds: |v| + |I| reaching smallest * 2^23, a current of 2^30, INT32_MIN.
-  for (int32_t bad : {int32_t{1} << 23, int32_t{1} << 30, std::numeric_limits<int32_t>::min()}) {
-    auto v2 = v, net2 = net, out2 = out, cur2 = cur;
-    std::fill(cur2.begin(), cur2.end(), 0);
-    std::fill(v2.begin(), v2.end(), 0);
-    cur2[n - 1] = bad;  // the scalar tail
-    uint64_t count = 7;
-    EXPECT_FALSE(backends::cpu::sparse::graded_layer_int32(v2.data(), net2.data(), cur2.data(), out2.data(), pixels,
-                                                           channels, threshold.data(), inverse.data(), smallest, 5, count))
-        << bad;
-    cur2[n - 1] = 0;
-    cur2[2] = bad;  // a vector lane
-    EXPECT_FALSE(backends::cpu::sparse::graded_layer_int32(v2.data(), net2.data(), cur2.data(), out2.data(), pixels,
-                                                           channels, threshold.data(), inverse.data(), smallest, 5, count))
-        << bad;
-    EXPECT_EQ(out2, out);
-    EXPECT_EQ(net2, net);
-    EXPECT_EQ(count, 7u);
+    // Past the bounds: |v| + |I| reaching smallest * 2^23, a current of 2^30, INT32_MIN.
+    for (int32_t bad : {int32_t{1} << 23, int32_t{1} << 30, std::numeric_limits<int32_t>::min()}) {
+      auto v2 = v, net2 = net, out2 = out, cur2 = cur;
+      std::fill(cur2.begin(), cur2.end(), 0);
+      std::fill(v2.begin(), v2.end(), 0);
+      cur2[n - 1] = bad;  // the scalar tail
+      uint64_t count = 7;
+      EXPECT_FALSE(backends::cpu::sparse::graded_layer_int32(v2.data(), net2.data(), cur2.data(), out2.data(), pixels,
+                                                             channels, threshold.data(), inverse.data(), smallest, 5, count))
+          << bad;
+      cur2[n - 1] = 0;
+      cur2[2] = bad;  // a vector lane
+      EXPECT_FALSE(backends::cpu::sparse::graded_layer_int32(v2.data(), net2.data(), cur2.data(), out2.data(), pixels,
+                                                             channels, threshold.data(), inverse.data(), smallest, 5, count))
+          << bad;
+      EXPECT_EQ(out2, out);
+      EXPECT_EQ(net2, net);
+      EXPECT_EQ(count, 7u);
+    }
   }
 }
 
