@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Run-time choice of the fast path's kernels by instruction set. Both builds add in the same order
+// Run-time choice of the fast path's kernels by instruction set. Every build adds in the same order
 // (elementwise vector adds, no fused multiply-add), so the choice never changes a result.
 #include "cpu/sparse.h"
 #include "neurocuda/error.h"

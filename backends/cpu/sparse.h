@@ -19,12 +19,12 @@
 
 namespace neurocuda::backends::cpu::sparse {
 
-/// The non-zero entries of one HWC tensor, grouped by pixel (compressed sparse rows).
 /// The instruction set the kernels below run with on this CPU: "avx512", "avx2" or "sse" (SSE4.2), the
 /// widest the CPU has unless NEUROCUDA_CPU_ISA=avx2|sse (or NEUROCUDA_CPU_BASELINE=1, as sse) caps it.
 /// Every build gives the same results bit for bit.
 const char *kernel_isa();
 
+/// The non-zero entries of one HWC tensor, grouped by pixel (compressed sparse rows).
 template <typename T> struct Events {
   std::vector<int32_t> start;    ///< pixel p's events are [start[p], start[p + 1])
   std::vector<int32_t> channel;  ///< ascending within a pixel; as offsets (x * C + c) * row, x the pixel's column
