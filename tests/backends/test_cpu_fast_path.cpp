@@ -349,6 +349,22 @@ TEST(FastPathNeurons, IntegerGradedIn32BitsMatchesTheDivisionAndDeclinesPastItsB
   }
 }
 
+// One step of an integer IF kernel (potentials v, spikes out, the count it returned) against
+// snn::if_step_int advancing the int64 reference potentials v_ref from the same currents; thresholds
+// per channel (threshold.size() channels, HWC).
+template <typename P, typename O, typename C, typename T>
+void expect_if_step(std::vector<int64_t> &v_ref, const std::vector<P> &v, const std::vector<O> &out,
+                    const std::vector<C> &cur, const std::vector<T> &threshold, uint64_t count, int t) {
+  uint64_t expected = 0;
+  for (size_t k = 0; k < v_ref.size(); ++k) {
+    const bool spike = snn::if_step_int(v_ref[k], cur[k], threshold[k % threshold.size()]);
+    expected += spike;
+    ASSERT_EQ(static_cast<O>(spike), out[k]) << "t " << t << " neuron " << k;
+    ASSERT_EQ(v_ref[k], v[k]) << "t " << t << " neuron " << k;
+  }
+  ASSERT_EQ(count, expected) << "t " << t;
+}
+
 // The vectorised integer IF step against snn::if_step_int: thresholds from 1 to 2^40, currents
 // landing exactly on the threshold, and potentials of ±2^62.
 template <typename V> void check_integer_if() {
@@ -370,14 +386,7 @@ template <typename V> void check_integer_if() {
     }
     const uint64_t count =
         backends::cpu::sparse::if_layer_int(v.data(), cur.data(), out.data(), pixels, channels, threshold.data());
-    uint64_t expected = 0;
-    for (size_t k = 0; k < n; ++k) {
-      const bool spike = snn::if_step_int(v_ref[k], cur[k], threshold[k % static_cast<size_t>(channels)]);
-      expected += spike;
-      ASSERT_EQ(static_cast<V>(spike), out[k]) << "t " << t << " neuron " << k;
-      ASSERT_EQ(v_ref[k], v[k]) << "t " << t << " neuron " << k;
-    }
-    ASSERT_EQ(count, expected);
+    ASSERT_NO_FATAL_FAILURE(expect_if_step(v_ref, v, out, cur, threshold, count, t));
   }
 }
 
@@ -416,14 +425,7 @@ TEST(FastPathNeurons, IntegerIfIn32BitsMatchesTheScalarStep) {
         cur[k] = static_cast<int32_t>(std::clamp<int64_t>(want, -(int64_t{1} << 29), int64_t{1} << 29));
       }
       const uint64_t count = backends::cpu::sparse::if_layer_int32(v.data(), cur.data(), out.data(), pixels, channels, threshold.data());
-      uint64_t expected = 0;
-      for (size_t k = 0; k < n; ++k) {
-        const bool spike = snn::if_step_int(v_ref[k], cur[k], threshold[k % static_cast<size_t>(channels)]);
-        expected += spike;
-        ASSERT_EQ(static_cast<int32_t>(spike), out[k]) << "t " << t << " neuron " << k;
-        ASSERT_EQ(v_ref[k], v[k]) << "t " << t << " neuron " << k;
-      }
-      ASSERT_EQ(count, expected) << "t " << t;
+      ASSERT_NO_FATAL_FAILURE(expect_if_step(v_ref, v, out, cur, threshold, count, t));
     }
   }
 }
