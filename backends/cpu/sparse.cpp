@@ -317,10 +317,13 @@ bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vec
 }
 
 bool lut_layout(const ConvShape &s, const std::vector<int32_t> &w, LutShape &g) {
-  const int64_t taps = s.kh * s.kw, groups = (s.in.c + 3) / 4;
-  if (s.in.c > 16 || s.out.c % 16 != 0 || taps * groups * 16 * 32 > 24 * 1024 || !sums_fit_16_bits(s, w)) return false;
+  const bool wide = s.in.c > 12;
+  const int64_t taps = s.kh * s.kw, groups = wide ? 3 : (s.in.c + 3) / 4, tap_rows = wide ? 128 : groups * 16;
+  if (s.in.c > 16 || s.out.c % 16 != 0 || taps * tap_rows * 32 > 36 * 1024 || !sums_fit_16_bits(s, w)) return false;
   g.s = s;
+  g.wide = wide;
   g.groups = groups;
+  g.tap_rows = tap_rows;
   g.blocks = s.out.c / 16;
   g.cout = s.out.c;
   g.height = s.in.h + 2 * s.ph;
@@ -331,21 +334,25 @@ bool lut_layout(const ConvShape &s, const std::vector<int32_t> &w, LutShape &g) 
   fans(s, g.row_fan, g.col_fan);
   g.lookups = s.out.h * s.out.w * taps * groups * g.blocks;
   // Row (block, tap, group, code) sums the weights of the code's channels; rows 32-byte aligned.
-  const auto entries = static_cast<size_t>(g.blocks * taps * groups * 16 * 16);
+  const auto entries = static_cast<size_t>(g.blocks * taps * tap_rows * 16);
   g.table.reset(static_cast<int16_t *>(std::aligned_alloc(64, (entries * sizeof(int16_t) + 63) / 64 * 64)), std::free);
   if (!g.table) throw std::bad_alloc();
   int16_t *table = g.table.get();
   for (int64_t b = 0; b < g.blocks; ++b)
-    for (int64_t t = 0; t < taps; ++t)
-      for (int64_t gr = 0; gr < groups; ++gr)
-        for (int64_t code = 0; code < 16; ++code)
+    for (int64_t t = 0; t < taps; ++t) {
+      int64_t row = (b * taps + t) * tap_rows;
+      for (int64_t gr = 0; gr < groups; ++gr) {
+        const int64_t first = wide ? 5 * gr : 4 * gr, bits = wide ? (gr == 2 ? 6 : 5) : 4;
+        for (int64_t code = 0; code < int64_t{1} << bits; ++code, ++row)
           for (int64_t o = 0; o < 16; ++o) {
             int64_t sum = 0;
-            for (int64_t bit = 0; bit < 4; ++bit)
-              if (code >> bit & 1 && gr * 4 + bit < s.in.c)
-                sum += w[static_cast<size_t>((t * s.in.c + gr * 4 + bit) * s.out.c + b * 16 + o)];
-            table[static_cast<size_t>((((b * taps + t) * groups + gr) * 16 + code) * 16 + o)] = static_cast<int16_t>(sum);
+            for (int64_t bit = 0; bit < bits; ++bit)
+              if (code >> bit & 1 && first + bit < s.in.c)
+                sum += w[static_cast<size_t>((t * s.in.c + first + bit) * s.out.c + b * 16 + o)];
+            table[static_cast<size_t>(row * 16 + o)] = static_cast<int16_t>(sum);
           }
+      }
+    }
   return true;
 }
 

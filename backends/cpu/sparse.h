@@ -147,30 +147,38 @@ inline double spikes16_event_cost(int64_t in_channels) { return in_channels >= 3
 bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vector<int16_t> &packed);
 
 /// Table-lookup convolution of spikes (integer mode, 32-bit values, AVX2): per input pixel, each group
-/// of four input channels' spikes is a 4-bit code; per tap, group and code a table row holds the sum
-/// of the weights those spikes select, for 16 output channels in int16. An output pixel adds one row
-/// per tap and group for each block of 16 outputs: work set by the layer's shape, not its density,
-/// about 2/3 of the dense 8-bit kernel's time on 16-channel inputs (results/bench_kernels.txt). Wider
-/// inputs stay with the events: tables of 32 and 64 channels (taps in passes through the L1 cache)
-/// ran slower than the 16-bit events at the bundled models' densities.
+/// of input channels' spikes is a code; per tap, group and code a table row holds the sum of the
+/// weights those spikes select, for 16 output channels in int16. An output pixel adds one row per tap
+/// and group for each block of 16 outputs: work set by the layer's shape, not its density, about 1/2
+/// of the dense 8-bit kernel's time on 16-channel inputs (results/bench_kernels.txt). Groups are four
+/// channels (4-bit codes, 16 rows), or for 13-16 input channels three groups of 5, 5 and 6 channels
+/// (`wide`: 32, 32 and 64 rows, 128 a tap; a quarter fewer lookups than four nibbles, ~30 % faster on
+/// a 16 -> 16 3x3 layer at 5-30 % density, its 36 KiB of tables mostly in the L1 cache; 8-bit codes,
+/// 144 KiB, were 1.5x slower). Wider inputs stay with the events: tables of 32 and 64 channels (taps in
+/// passes through the L1 cache) ran slower than the 16-bit events at the bundled models' densities.
 struct LutShape {
   ConvShape s;
-  int64_t groups = 0, blocks = 0, cout = 0;  ///< ceil(c_in / 4) (at most 4), c_out / 16, c_out
+  bool wide = false;                         ///< three groups of 5, 5 and 6 channels (c_in 13-16)
+  int64_t groups = 0, blocks = 0, cout = 0;  ///< 3 if wide, else ceil(c_in / 4) (at most 4); c_out / 16; c_out
+  int64_t tap_rows = 0;                      ///< table rows per tap and block: 128 if wide, else 16 per group
   int64_t height = 0, width = 0;             ///< the padded code image
   std::vector<int64_t> tap_pixel;            ///< per tap (ky, kx): its offset in the code image, in pixels
   std::vector<int64_t> row_fan, col_fan;     ///< as Dense8Shape's
   int64_t lookups = 0;                       ///< table rows one step adds
   /// [block][tap][group][code][16 outputs] int16, 64-byte aligned: row (b, t, g, code) sums the
-  /// weights of output block b at tap t over the input channels 4g + i whose bit i the code sets.
+  /// weights of output block b at tap t over the input channels first(g) + i whose bit i the code sets
+  /// (first(g) = 4g, or 0, 5, 10 if wide).
   std::shared_ptr<int16_t> table;
 };
 /// A table row's cost in dense 8-bit multiply-accumulates (one row stands for 64 of them): 30-34 on the
 /// kernel bench's 16-channel layers with 3x3 taps, four output pixels at a time (a step of lookups in
 /// about half the dense kernel's time; 37-45 when each pixel was one chain of adds).
 constexpr double kLutLookupCost = 32.0;
+/// ... and with wide codes (three groups): 36-43 (a quarter fewer lookups in 95 % of the time).
+constexpr double kLutWideLookupCost = 40.0;
 /// Whether a layer of shape s with int32 weights w ([ky][kx][c_in][c_out]) can take the table kernel
-/// (c_in <= 16, c_out a multiple of 16, every output's |weights| summing to at most 32767, each tap's
-/// block's table within 24 KiB so that it stays in the L1 cache), and if so its layout and table.
+/// (c_in <= 16, c_out a multiple of 16, every output's |weights| summing to at most 32767, each
+/// block's table within 36 KiB so that it stays mostly in the L1 cache), and if so its layout and table.
 bool lut_layout(const ConvShape &s, const std::vector<int32_t> &w, LutShape &g);
 /// One step of the table kernel: out = conv(in, w) + bias, exact. False, leaving out untouched, when
 /// this CPU lacks AVX2, an input is not 0 or 1, or the events cost less (the step's synaptic operations

@@ -936,7 +936,7 @@ TEST(FastPathDense8, Spikes16MatchesAPlainConvolutionExactly) {
 }
 
 // The table-lookup spike kernel (sparse.h, accumulate_spikes_lut) against the same plain convolution:
-// input channels 1-16 (groups of four, partly filled), 16-48 outputs, stride, padding, dilation, 1x1;
+// input channels 1-16 (groups of four, partly filled; 13-16 in three groups), 16-48 outputs, stride, padding, dilation, 1x1;
 // output 0's weights summing to exactly 32767 and output 1's to -32767 with every input spiking
 // (the largest sums it takes); the synaptic operations; its refusals (payloads and other values, a
 // sparse step the events do for less, layouts past its limits).
@@ -956,7 +956,9 @@ TEST(FastPathDense8, SpikeTablesMatchAPlainConvolutionExactly) {
     for (auto &x : bias) x = static_cast<int32_t>(rng() % 2000001) - 1000000;
     sp::LutShape g;
     ASSERT_TRUE(sp::lut_layout(conv, w, g)) << "cin " << dc.cin << " cout " << dc.cout;
-    EXPECT_EQ(conv.out.h * conv.out.w * conv.kh * conv.kw * ((dc.cin + 3) / 4) * (dc.cout / 16), g.lookups);
+    // Groups of four channels, or for 13-16 channels three (5, 5 and 6 channels: LutShape::wide).
+    EXPECT_EQ(dc.cin > 12, g.wide);
+    EXPECT_EQ(conv.out.h * conv.out.w * conv.kh * conv.kw * (dc.cin > 12 ? 3 : (dc.cin + 3) / 4) * (dc.cout / 16), g.lookups);
     std::vector<int32_t> in(static_cast<size_t>(conv.in.size()));
     for (int density : {0, 3}) {  // all spiking, a third (no spikes at all: the events, below)
       for (auto &x : in) x = density == 0 ? 1 : rng() % 3 == 0;
@@ -1001,7 +1003,7 @@ TEST(FastPathDense8, SpikeTablesMatchAPlainConvolutionExactly) {
     heavier[0] += 1;
     EXPECT_FALSE(sp::lut_layout(conv, heavier, g));
   }
-  // Past 16 input channels, outputs not a multiple of 16, or a table past 24 KiB (5x5 taps of 16 channels).
+  // Past 16 input channels, outputs not a multiple of 16, or a table past 36 KiB (5x5 taps of 16 channels).
   sp::LutShape g;
   for (const DenseCase &dc : {DenseCase{17, 16, 6, 6, 3, 1, 1, 1}, DenseCase{16, 24, 6, 6, 3, 1, 1, 1}, DenseCase{16, 16, 9, 9, 5, 1, 2, 1}}) {
     const sp::ConvShape conv = conv_of(dc);

@@ -103,7 +103,7 @@ void bench_synapses(bool quick) {
 // against the dense 8-bit kernel (accumulate_dense8, forced by a huge event cost), same inputs; "ratio" is how many dense
 // multiply-accumulates take as long as one synaptic operation of the events (kDense8EventCost). On spikes,
 // the 16-bit events (accumulate_spikes16) and the table kernel (accumulate_spikes_lut, forced); the
-// table's ratio is dense multiply-accumulates per table row (kLutLookupCost).
+// table's ratio is dense multiply-accumulates per table row (kLutLookupCost; kLutWideLookupCost for 13-16 input channels).
 void bench_integer_synapses(bool quick) {
   std::printf("\nsynaptic accumulation, 8-bit weights, 32-bit values, one thread: events against the dense 8-bit kernel\n");
   std::printf("%-22s %-14s %-8s %7s %11s %11s %8s %7s %11s %7s %9s %7s\n", "layer", "shape", "input", "density", "events us",
