@@ -400,7 +400,9 @@ TEST(FastPathNeurons, IntegerIfMatchesTheScalarStep) {
 // +-2^30 whose v + I stays within int32; 19 channels are two vectors and a tail, 32 two of AVX-512.
 TEST(FastPathNeurons, IntegerIfIn32BitsMatchesTheScalarStep) {
   std::mt19937_64 rng(17);
-  for (const int64_t channels : {int64_t{19}, int64_t{32}, int64_t{64}}) {  // a tail; whole vectors (8 / 16 lanes)
+  // A tail; whole vectors (8 / 16 lanes): 16, 32 and 64 channels with the thresholds held in registers
+  // (AVX-512), 48 by the loop for any multiple of 16.
+  for (const int64_t channels : {int64_t{19}, int64_t{16}, int64_t{32}, int64_t{48}, int64_t{64}}) {
     const int64_t pixels = 3;
     const size_t n = static_cast<size_t>(pixels * channels);
     std::vector<int32_t> threshold(static_cast<size_t>(channels));
@@ -435,7 +437,9 @@ TEST(FastPathNeurons, IntegerIfIn32BitsMatchesTheScalarStep) {
 // a tail), currents landing exactly on the threshold every fourth step.
 TEST(FastPathNeurons, IntegerIfSummingAnAddMatchesTheScalarStep) {
   std::mt19937 rng(31);
-  for (const int64_t channels : {int64_t{19}, int64_t{32}, int64_t{64}}) {  // a tail; whole vectors (8 / 16 lanes)
+  // A tail; whole vectors (8 / 16 lanes): 16, 32 and 64 channels with the thresholds held in registers
+  // (AVX-512), 48 by the loop for any multiple of 16.
+  for (const int64_t channels : {int64_t{19}, int64_t{16}, int64_t{32}, int64_t{48}, int64_t{64}}) {
     const int64_t pixels = 4;
     const size_t n = static_cast<size_t>(pixels * channels);
     std::vector<int32_t> threshold(static_cast<size_t>(channels)), m0(static_cast<size_t>(channels)), m1(m0.size());
