@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "neurocuda/calibration/percentile.h"
 #include "neurocuda/error.h"
@@ -98,6 +99,25 @@ TEST(ChannelPercentile, ExactWhenDistinctValuesCrowdTheAnswer) {
     for (int64_t i = 0; i < samples; i += 50) stats.add(&data[static_cast<size_t>(i * plane)], 50, plane);
     const float got = stats.result()[0], want = reference(data, p);
     EXPECT_TRUE(got == want) << "p=" << p << ": " << got << " vs " << want;
+  }
+}
+
+// Integer-valued activations (as quantized or clipped models give): every value's key has its low
+// bits clear, so the histogram floor lands exactly on a value's key and must keep the values equal to
+// it (the scalar and the AVX2 compaction both; the tests run both builds). In descending order the
+// first floor is already the answer's.
+TEST(ChannelPercentile, ExactWhenTheAnswerSitsOnAHistogramEdge) {
+  const int64_t plane = 29, samples = 2000;
+  auto data = neurocuda::test::random_values(static_cast<size_t>(plane * samples), 17, 0.0f, 1000.0f);
+  for (auto &x : data) x = std::floor(x);
+  for (int descending = 0; descending < 2; ++descending) {
+    if (descending) std::sort(data.begin(), data.end(), std::greater<float>());
+    for (double p : {50.0, 90.0, 99.0}) {
+      ChannelPercentile stats(1, samples * plane, p);
+      for (int64_t i = 0; i < samples; i += 40) stats.add(&data[static_cast<size_t>(i * plane)], 40, plane);
+      const float got = stats.result()[0], want = reference(data, p);
+      EXPECT_TRUE(got == want) << "descending " << descending << " p=" << p << ": " << got << " vs " << want;
+    }
   }
 }
 
