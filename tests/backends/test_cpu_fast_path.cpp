@@ -390,6 +390,62 @@ template <typename V> void check_integer_if() {
   }
 }
 
+// The int32 graded step's two paths: one round of corrections where every |v + I| is below the
+// smallest threshold * 2^22 (the float quotient is then within one of the true one), two up to
+// 2^23. Potentials and currents right up to each bound, every few steps landing exactly on a
+// multiple of the threshold (or one below); thresholds of the bundled int8 models' size (300-5000,
+// one-round path) and from 1 (potentials past 2^22: two rounds); 16, 32 and 64 channels
+// (thresholds in registers), 48 (the wrapping loop) and 11 (8 lanes and a tail: the AVX2 build).
+TEST(FastPathNeurons, IntegerGradedIn32BitsMatchesTheDivisionUpToEachPathsBound) {
+  std::mt19937_64 rng(41);
+  for (const int bits : {22, 23})
+    for (const int64_t channels : {int64_t{11}, int64_t{16}, int64_t{32}, int64_t{48}, int64_t{64}}) {
+      const int64_t pixels = 5;
+      const size_t n = static_cast<size_t>(pixels * channels);
+      std::vector<int32_t> threshold(static_cast<size_t>(channels));
+      std::vector<float> inverse;
+      for (int64_t c = 0; c < channels; ++c)
+        threshold[static_cast<size_t>(c)] = static_cast<int32_t>(bits == 22 ? 300 + 37 * c * c % 4700 : 1 + c % 7);
+      for (int32_t th : threshold) inverse.push_back(1.0f / static_cast<float>(th));
+      const int32_t smallest = *std::min_element(threshold.begin(), threshold.end());
+      // The largest |v| plus the largest |I| stays at most this (and below 2^30, graded_layer_int32's
+      // other bound).
+      const int64_t bound = std::min(int64_t{smallest} << bits, int64_t{1} << 30) - 1;
+      std::vector<int64_t> v_ref(n, 0), net_ref(n, 0);
+      if (bits == 23) v_ref[0] = bound - 3;  // past 2^22 thresholds: the two-round path
+      std::vector<int32_t> v(v_ref.begin(), v_ref.end()), net(n, 0), cur(n), out(n);
+      for (int64_t t = 1; t <= 96; ++t) {
+        int64_t top_v = 0;
+        for (int64_t x : v_ref) top_v = std::max<int64_t>(top_v, std::llabs(x));
+        const int64_t room = bound - top_v;
+        for (size_t k = 0; k < n; ++k) {
+          const int64_t th = threshold[k % static_cast<size_t>(channels)];
+          // currents of a few thresholds, and every fifth step up to the bound's room
+          const int64_t span = t % 5 == 0 ? room : std::min(room, 8 * th);
+          int64_t c = static_cast<int64_t>(rng() % static_cast<uint64_t>(2 * span + 1)) - span;
+          if (t % 4 == 0) {  // v + I exactly on a multiple of the threshold near v (or one below it)
+            const int64_t below = v_ref[k] >= 0 ? v_ref[k] / th : -((-v_ref[k] + th - 1) / th);
+            const int64_t target = (below + static_cast<int64_t>(rng() % 7) - 3) * th - (t % 8 == 0 ? 1 : 0);
+            if (std::llabs(target - v_ref[k]) <= room) c = target - v_ref[k];
+          }
+          cur[k] = static_cast<int32_t>(c);
+        }
+        uint64_t count = 0;
+        ASSERT_TRUE(backends::cpu::sparse::graded_layer_int32(v.data(), net.data(), cur.data(), out.data(), pixels, channels,
+                                                              threshold.data(), inverse.data(), smallest, t, count));
+        uint64_t expected = 0;
+        for (size_t k = 0; k < n; ++k) {
+          const int64_t q = snn::graded_step_int(v_ref[k], net_ref[k], cur[k], threshold[k % static_cast<size_t>(channels)], t);
+          expected += q != 0;
+          ASSERT_EQ(q, out[k]) << bits << " bits, channels " << channels << " t " << t << " neuron " << k;
+          ASSERT_EQ(v_ref[k], v[k]) << bits << " bits, channels " << channels << " t " << t << " neuron " << k;
+          ASSERT_EQ(net_ref[k], net[k]) << bits << " bits, channels " << channels << " t " << t << " neuron " << k;
+        }
+        ASSERT_EQ(count, expected);
+      }
+    }
+}
+
 TEST(FastPathNeurons, IntegerIfMatchesTheScalarStep) {
   check_integer_if<int64_t>();
   check_integer_if<int32_t>();
