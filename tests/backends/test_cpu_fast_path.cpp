@@ -858,6 +858,8 @@ TEST(FastPathDense8, MatchesAPlainConvolutionExactly) {
   const DenseCase cases[] = {
       {16, 16, 28, 28, 3, 1, 1, 1}, {13, 8, 7, 9, 3, 1, 1, 1},  {16, 32, 14, 14, 3, 2, 1, 1}, {5, 24, 6, 7, 3, 1, 2, 2},
       {32, 16, 6, 6, 1, 2, 0, 1},   {64, 64, 7, 7, 3, 1, 1, 1}, {3, 8, 5, 11, 5, 1, 2, 1},   {300, 40, 0, 0, 0, 1, 0, 1},
+      // AVX-512 VNNI's rows of 6 pixels: the last 2 (with 48 outputs: a block of 32, one of 16) and the last 5
+      {16, 48, 8, 8, 3, 1, 1, 1},   {8, 16, 11, 11, 3, 1, 1, 1},
   };
   std::mt19937 rng(21);
   std::uniform_int_distribution<int32_t> weight(-127, 127);
