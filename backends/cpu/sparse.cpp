@@ -3,13 +3,12 @@
 // (elementwise vector adds, no fused multiply-add), so the choice never changes a result.
 #include "cpu/sparse.h"
 #include "neurocuda/error.h"
+#include "neurocuda/util/cpu_isa.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <new>
-#include <string>
 
 namespace neurocuda::backends::cpu::sparse {
 
@@ -64,26 +63,10 @@ NEUROCUDA_DECLARE_KERNELS(sse)
 #undef NEUROCUDA_DECLARE_KERNELS
 
 namespace {
-enum class Isa { Sse, Avx2, Avx512 };
-// The kernels' instruction set: the widest this CPU has, capped by NEUROCUDA_CPU_ISA (sse, avx2) or
-// NEUROCUDA_CPU_BASELINE=1 (sse). The tests run each build that way.
-Isa isa() {
-  static const Isa chosen = [] {
-    Isa cpu = Isa::Sse;
-    if (__builtin_cpu_supports("avx2")) cpu = Isa::Avx2;
-    if (cpu == Isa::Avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni"))
-      cpu = Isa::Avx512;
-    const char *cap = std::getenv("NEUROCUDA_CPU_ISA");
-    const std::string want = cap ? cap : "";
-    if (!want.empty() && want != "sse" && want != "avx2" && want != "avx512")
-      std::fprintf(stderr, "warning: NEUROCUDA_CPU_ISA=%s is not avx512, avx2 or sse; ignored\n", cap);
-    if (std::getenv("NEUROCUDA_CPU_BASELINE") || want == "sse") return Isa::Sse;
-    if (want == "avx2" && cpu == Isa::Avx512) return Isa::Avx2;
-    return cpu;
-  }();
-  return chosen;
-}
+using Isa = util::CpuIsa;
+// The kernels' build: the widest this CPU has, capped by NEUROCUDA_CPU_ISA / NEUROCUDA_CPU_BASELINE
+// (util/cpu_isa.h). The tests run each build that way.
+Isa isa() { return util::cpu_isa(); }
 bool has_avx2() { return isa() != Isa::Sse; }
 // A kernel call in this CPU's build; _WIDE: for kernels with no SSE build (callers check has_avx2()).
 #define NEUROCUDA_DISPATCH(call) (isa() == Isa::Avx512 ? avx512::call : isa() == Isa::Avx2 ? avx2::call : sse::call)

@@ -5,11 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
-#include <string>
 #include <utility>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -17,6 +15,7 @@
 #endif
 
 #include "neurocuda/error.h"
+#include "neurocuda/util/cpu_isa.h"
 
 namespace neurocuda::calibration {
 namespace {
@@ -44,10 +43,10 @@ inline size_t append_above(const float *p, int64_t n, float floor, float *v, siz
   }
   return end;
 }
-// v[0, n) compacted in place to the values whose key is at least `lower`; how many.
-inline size_t keep_keys(float *v, size_t n, uint32_t lower) {
-  size_t end = 0;
-  for (size_t i = 0; i < n; ++i) {
+// v[i, n) compacted in place after v[0, end) (its first `end` values already kept, end <= i) to the
+// values whose key is at least `lower`; how many v[0, n) keeps.
+inline size_t keep_keys(float *v, size_t i, size_t n, size_t end, uint32_t lower) {
+  for (; i < n; ++i) {
     v[end] = v[i];
     end += key_of(v[i]) >= lower;
   }
@@ -103,22 +102,12 @@ __attribute__((target("avx2,popcnt"))) size_t keep_keys_avx2(float *v, size_t n,
     _mm256_storeu_si256(reinterpret_cast<__m256i *>(v + end), _mm256_permutevar8x32_epi32(u, perm));
     end += static_cast<size_t>(__builtin_popcount(m));
   }
-  // The tail in place after the packed part (the scalar loop copies v[i] down to v[end]).
-  for (; i < n; ++i) {
-    v[end] = v[i];
-    end += key_of(v[i]) >= lower;
-  }
-  return end;
+  return keep_keys(v, i, n, end, lower);
 }
-// AVX2, unless NEUROCUDA_CPU_ISA=sse or NEUROCUDA_CPU_BASELINE caps the instruction set as they do
-// the CPU backend's kernels (the tests run the scalar loops that way).
+// AVX2, unless NEUROCUDA_CPU_ISA=sse or NEUROCUDA_CPU_BASELINE caps the instruction set
+// (util/cpu_isa.h, as for the CPU backend's kernels; the tests run the plain loops that way).
 bool has_avx2() {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    const char *cap = std::getenv("NEUROCUDA_CPU_ISA");
-    if (std::getenv("NEUROCUDA_CPU_BASELINE") || (cap && std::string(cap) == "sse")) return false;
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
-  }();
+  static const bool yes = util::cpu_isa() != util::CpuIsa::Sse && __builtin_cpu_supports("popcnt");
   return yes;
 }
 #endif
@@ -166,9 +155,9 @@ void ChannelPercentile::raise_floor(size_t c) {
   const auto [high, above] = locate(20, 0, keep_);
   const uint32_t lower = high << 20 | locate(8, high, keep_ - above).first << 8;
 #ifdef NEUROCUDA_PERCENTILE_AVX2
-  const size_t end = has_avx2() ? keep_keys_avx2(v, n, lower) : keep_keys(v, n, lower);
+  const size_t end = has_avx2() ? keep_keys_avx2(v, n, lower) : keep_keys(v, 0, n, 0, lower);
 #else
-  const size_t end = keep_keys(v, n, lower);
+  const size_t end = keep_keys(v, 0, n, 0, lower);
 #endif
   size_[c] = end;
   if (static_cast<int64_t>(end) * 2 > keep_ * 3) {  // values crowd the edge: sort instead
