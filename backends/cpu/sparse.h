@@ -152,8 +152,9 @@ bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vec
 /// and group for each block of 16 outputs: work set by the layer's shape, not its density, about 1/2
 /// of the dense 8-bit kernel's time on 16-channel inputs (results/bench_kernels.txt). Groups are four
 /// channels (4-bit codes, 16 rows), or for 13-16 input channels three groups of 5, 5 and 6 channels
-/// (`wide`: 32, 32 and 64 rows, 128 a tap; a quarter fewer lookups than four nibbles, ~30 % faster on
-/// a 16 -> 16 3x3 layer at 5-30 % density, its 36 KiB of tables mostly in the L1 cache; 8-bit codes,
+/// (`wide`: 32, 32 and 64 rows, 128 a tap; a quarter fewer lookups than four nibbles, each a little
+/// dearer, its 36 KiB of tables only mostly in the L1 cache: 6.4-6.7 against 6.8 us a step on the
+/// kernel bench's 16 -> 16 3x3 layer, 1-8 % less on the ResNet's layer1 in the network; 8-bit codes,
 /// 144 KiB, were 1.5x slower). Wider inputs stay with the events: tables of 32 and 64 channels (taps in
 /// passes through the L1 cache) ran slower than the 16-bit events at the bundled models' densities.
 struct LutShape {
