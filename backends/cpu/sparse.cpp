@@ -65,8 +65,11 @@ NEUROCUDA_DECLARE_KERNELS(sse)
 namespace {
 using Isa = util::CpuIsa;
 // The kernels' build: the widest this CPU has, capped by NEUROCUDA_CPU_ISA / NEUROCUDA_CPU_BASELINE
-// (util/cpu_isa.h). The tests run each build that way.
-Isa isa() { return util::cpu_isa(); }
+// (util/cpu_isa.h). The tests run each build that way. Kept here too: every kernel call asks.
+Isa isa() {
+  static const Isa chosen = util::cpu_isa();
+  return chosen;
+}
 bool has_avx2() { return isa() != Isa::Sse; }
 // A kernel call in this CPU's build; _WIDE: for kernels with no SSE build (callers check has_avx2()).
 #define NEUROCUDA_DISPATCH(call) (isa() == Isa::Avx512 ? avx512::call : isa() == Isa::Avx2 ? avx2::call : sse::call)
