@@ -60,6 +60,7 @@ struct IStep {
   std::vector<int8_t> packed8;
   std::vector<int8_t> linear8;                     // 32-bit values, linear, 8-bit weights [in][out]: events
   std::vector<int16_t> packed16;                   // 32-bit values, weights for the 16-bit spike events
+  bool columns = false;                            // ... walked column by column where its input is spike bits (sparse.h)
   sparse::LutShape lut;                            // 32-bit values, spikes into c_in <= 16: the table kernel (lut.table set)
   double spike_cost = sparse::kDense8EventCost;    // spike steps: the events' cost per synaptic operation, in dense MACs
   std::vector<std::vector<int32_t>> multiplier32;  // add with 32-bit values
@@ -87,6 +88,7 @@ template <typename V> struct IWorkspace {
   // length its offsets were made for, so that a second layer reading the same spikes reuses them.
   int events_value = -1;
   int64_t events_clock = -1, events_row = -1;
+  bool events_columns = false;
   std::vector<std::vector<uint64_t>> channel_spikes;  // per layer, summed over the samples this thread ran
 };
 
@@ -127,8 +129,10 @@ public:
         s.bias32.assign(n.bias.begin(), n.bias.end());
         s.dense8 = sparse::dense8_layout(s.geom, s.packed32, s.d8, s.packed8);
         if (n.kind == OpKind::Conv2d) sparse::lut_layout(s.geom, s.packed32, s.lut);
-        if (sparse::spikes16_layout(s.geom, s.packed32, s.packed16))
+        if (sparse::spikes16_layout(s.geom, s.packed32, s.packed16)) {
           s.spike_cost = sparse::spikes16_event_cost(s.geom.in.c);
+          s.columns = n.kind == OpKind::Conv2d && sparse::columns_shape(s.geom);
+        }
         if (n.kind == OpKind::Linear && s.dense8 && s.geom.out.c % 16 == 0)  // dense8: every |weight| <= 127
           s.linear8.assign(s.packed32.begin(), s.packed32.end());
       }
@@ -552,10 +556,24 @@ private:
         return sparse::collect(in.data(), a, s.geom.out.c, ws.events);
       }
       const auto value = static_cast<int>(v_in);
-      if (ws.events_value == value && ws.events_clock == ws.clock && ws.events_row == s.geom.out.c) return true;
-      const bool ok = sparse::collect_spikes(bits, a, s.geom.out.c, ws.events);
+      if (ws.events_value == value && ws.events_clock == ws.clock && ws.events_row == s.geom.out.c &&
+          ws.events_columns == s.columns)
+        return true;
+      const bool ok = s.columns ? sparse::collect_spikes_columns(bits, a, s.geom.out.c, ws.events)
+                                : sparse::collect_spikes(bits, a, s.geom.out.c, ws.events);
       ws.events_value = ok ? value : -1, ws.events_clock = ws.clock, ws.events_row = s.geom.out.c;
+      ws.events_columns = s.columns;
       return ok;
+    };
+    // The 16-bit spike events, by columns where the lists are in column order (collect).
+    auto spikes16 = [&](uint64_t *step_ops) {
+      if constexpr (kNarrow) {
+        if (!ws.events.columns)
+          return sparse::accumulate_spikes16(s.geom, ws.events, s.packed16.data(), s.bias32.data(), out.data(), step_ops);
+        sparse::accumulate_spikes16_columns(s.geom, ws.events, s.packed16.data(), s.bias32.data(), out.data(), step_ops);
+        return true;
+      }
+      return false;
     };
     if constexpr (kNarrow)
       if (!s.linear8.empty() && sparse::accumulate_linear8(in.data(), a.size(), s.linear8.data(), s.bias32.data(), out.data(),
@@ -571,7 +589,7 @@ private:
       if (events_first) {
         collect();  // 32-bit values: always fits
         uint64_t step_ops = 0;
-        if (sparse::accumulate_spikes16(s.geom, ws.events, s.packed16.data(), s.bias32.data(), out.data(), &step_ops)) {
+        if (spikes16(&step_ops)) {
           if (ops) *ops += step_ops;
           events_first = static_cast<double>(step_ops) * s.spike_cost < static_cast<double>(s.d8.macs);
           return;
@@ -589,8 +607,7 @@ private:
     }
     if (s.fast && collect()) {
       if constexpr (kNarrow) {
-        if (!s.packed16.empty() &&
-            sparse::accumulate_spikes16(s.geom, ws.events, s.packed16.data(), s.bias32.data(), out.data(), ops)) {
+        if (!s.packed16.empty() && spikes16(ops)) {
           ws.events_first[static_cast<size_t>(&s - steps_.data())] = s.dense8;
           return;
         }

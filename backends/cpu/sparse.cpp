@@ -52,6 +52,9 @@ namespace neurocuda::backends::cpu::sparse {
   void window_sum_int32(const int32_t *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t *);     \
   void accumulate_spikes16(const ConvShape &, const View<int16_t> &, const int16_t *, const int32_t *, int32_t *, \
                            uint64_t *, Run *);                                                          \
+  void accumulate_spikes16_columns(const ConvShape &, const int32_t *, const int32_t *, const int16_t *,         \
+                                   const int32_t *, int32_t *, uint64_t *);                                    \
+  void collect_spikes_columns(const uint8_t *, int64_t, int64_t, int64_t, int64_t, int32_t *, int32_t *);      \
   bool accumulate_linear8(const int32_t *, int64_t, const int8_t *, const int32_t *, int32_t *, int64_t,        \
                           uint64_t *, int32_t *, int32_t *, double);                                           \
   bool accumulate_spikes_lut(const LutShape &, const int32_t *, const int16_t *, const int32_t *, int32_t *,    \
@@ -74,7 +77,11 @@ bool has_avx2() { return isa() != Isa::Sse; }
 // A kernel call in this CPU's build; _WIDE: for kernels with no SSE build (callers check has_avx2()).
 #define NEUROCUDA_DISPATCH(call) (isa() == Isa::Avx512 ? avx512::call : isa() == Isa::Avx2 ? avx2::call : sse::call)
 #define NEUROCUDA_DISPATCH_WIDE(call) (isa() == Isa::Avx512 ? avx512::call : avx2::call)
-template <typename T> View<T> view(const Events<T> &e) { return {e.start.data(), e.channel.data(), e.value.data(), e.all_ones}; }
+// Pixel-order lists (collect, collect_spikes) as the event kernels take them.
+template <typename T> View<T> view(const Events<T> &e) {
+  NEUROCUDA_CHECK(!e.columns) << "column-order lists are for accumulate_spikes16_columns only";
+  return {e.start.data(), e.channel.data(), e.value.data(), e.all_ones};
+}
 
 // Room for two output pixels' window runs (at most one per tap), per thread.
 Run *runs(const ConvShape &s) {
@@ -90,6 +97,7 @@ template <typename T> void list(const T *in, const Dims &d, int64_t row, Events<
   e.start.resize(static_cast<size_t>(d.h * d.w + 1));
   e.channel.resize(static_cast<size_t>(d.size() + 8));
   e.value.resize(e.channel.size());
+  e.columns = false;
   e.all_ones = NEUROCUDA_DISPATCH(collect(in, d.h * d.w, d.w, d.c, row, e.start.data(), e.channel.data(), e.value.data()));
 }
 } // namespace
@@ -354,6 +362,7 @@ bool accumulate_spikes_lut(const LutShape &g, const int32_t *in, const int32_t *
 bool accumulate_spikes16(const ConvShape &s, const Events<int32_t> &e, const int16_t *w, const int32_t *bias,
                          int32_t *out, uint64_t *ops) {
   if (!e.all_ones) return false;
+  NEUROCUDA_CHECK(!e.columns) << "column-order lists are for accumulate_spikes16_columns only";
   const View<int16_t> v{e.start.data(), e.channel.data(), nullptr, true};
   NEUROCUDA_DISPATCH(accumulate_spikes16(s, v, w, bias, out, ops, runs(s)));
   return true;
@@ -368,11 +377,35 @@ uint64_t if_layer_int32_add(int32_t *v, const int32_t *x0, const int32_t *m0, co
   return NEUROCUDA_DISPATCH(if_layer_int32_add(v, x0, m0, x1, m1, out, pixels, channels, threshold, bits, spikes1));
 }
 
+bool columns_shape(const ConvShape &s) {
+  const bool stride = (s.sh == 1 && s.sw == 1) || (s.sh == 2 && s.sw == 2);
+  return stride && s.kh == 3 && s.kw == 3 && s.dh == 1 && s.dw == 1 && s.ph == 1 && s.pw == 1 &&
+         s.out.h == (s.in.h - 1) / s.sh + 1 && s.out.w == (s.in.w - 1) / s.sw + 1 && s.in.c % 8 == 0 &&
+         s.out.c % 16 == 0 && s.out.c <= 64 && s.in.h * 3 * s.in.c * s.out.c < std::numeric_limits<int32_t>::max();
+}
+
+bool collect_spikes_columns(const uint8_t *bits, const Dims &d, int64_t row, Events<int32_t> &e) {
+  if (d.c % 8 != 0) return false;
+  e.start.resize(static_cast<size_t>(d.h * d.w + 1));
+  e.channel.resize(static_cast<size_t>(d.size() + 16));  // room for a 16-entry step's overrun
+  e.all_ones = true;
+  e.columns = true;
+  NEUROCUDA_DISPATCH(collect_spikes_columns(bits, d.h, d.w, d.c, row, e.start.data(), e.channel.data()));
+  return true;
+}
+
+void accumulate_spikes16_columns(const ConvShape &s, const Events<int32_t> &e, const int16_t *w, const int32_t *bias,
+                                 int32_t *out, uint64_t *ops) {
+  NEUROCUDA_CHECK(e.columns && columns_shape(s)) << "the column kernel takes column-order lists of a 3x3 layer that fits it";
+  NEUROCUDA_DISPATCH(accumulate_spikes16_columns(s, e.start.data(), e.channel.data(), w, bias, out, ops));
+}
+
 bool collect_spikes(const uint8_t *bits, const Dims &d, int64_t row, Events<int32_t> &e) {
   if (d.c % 8 != 0) return false;
   e.start.resize(static_cast<size_t>(d.h * d.w + 1));
   e.channel.resize(static_cast<size_t>(d.size() + 16));  // room for a 16-entry step's overrun
   e.all_ones = true;
+  e.columns = false;
   NEUROCUDA_DISPATCH(collect_spikes(bits, d.h * d.w, d.w, d.c, row, e.start.data(), e.channel.data()));
   return true;
 }

@@ -30,6 +30,7 @@ template <typename T> struct Events {
   std::vector<int32_t> channel;  ///< ascending within a pixel; as offsets (x * C + c) * row, x the pixel's column
   std::vector<T> value;
   bool all_ones = true;          ///< every value is 1 (spikes): the kernels skip the multiply
+  bool columns = false;          ///< in column order (collect_spikes_columns), for accumulate_spikes16_columns only
 };
 
 /// Raw pointers into Events, as the per-instruction-set kernels take them.
@@ -145,6 +146,25 @@ inline double spikes16_event_cost(int64_t in_channels) { return in_channels >= 3
 /// Whether a layer's int32 weights w ([ky][kx][c_in][c_out]) fit accumulate_spikes16 (every output's
 /// |weights| sum to at most 32767), and if so the 16-bit copy.
 bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vector<int16_t> &packed);
+
+/// The 16-bit spike events of a 3x3 convolution with padding 1, unit dilation and stride 1 or 2, walked
+/// column by column: each output row sweeps the input columns, and one input column's events over the
+/// window's three input rows (one run of lists in column order) reach the two or three output pixels
+/// that column feeds, their sums rotating through registers. One event loop per output pixel (stride 1)
+/// instead of a run per window row, each event's weight rows at fixed strides: the loop exits, index
+/// loads and branch mispredictions per run were the 16-bit events' overhead on narrow layers. The same
+/// sums as accumulate_spikes16 (exact in any order), the same synaptic operations.
+/// Whether a layer of shape s (fast_path_shape's) fits the column kernel: as above, c_in a multiple of 8,
+/// c_out a multiple of 16 up to 64.
+bool columns_shape(const ConvShape &s);
+/// collect_spikes in column order: pixel (y, x)'s spikes are the entries [start[x h + y], start[x h + y + 1])
+/// of e, each the offset (y * 3 * c + channel) * row (so the window's three input rows of one column are one
+/// run). False, leaving e alone, unless d.c is a multiple of 8.
+bool collect_spikes_columns(const uint8_t *bits, const Dims &d, int64_t row, Events<int32_t> &e);
+/// accumulate_spikes16 on lists from collect_spikes_columns, for layers with columns_shape: out = conv(spikes,
+/// w) + bias with w as spikes16_layout's; adds the synaptic operations to *ops when ops is not null.
+void accumulate_spikes16_columns(const ConvShape &s, const Events<int32_t> &e, const int16_t *w, const int32_t *bias,
+                                 int32_t *out, uint64_t *ops);
 
 /// Table-lookup convolution of spikes (integer mode, 32-bit values, AVX2): per input pixel, each group
 /// of input channels' spikes is a code; per tap, group and code a table row holds the sum of the

@@ -17,6 +17,7 @@
 
 #include "cpu/sparse.h"
 #include "neurocuda/backend.h"
+#include "neurocuda/error.h"
 #include "neurocuda/snn/neuron.h"
 #include "../unit/test_graphs.h"
 #include "expect_same_run.h"
@@ -995,6 +996,61 @@ TEST(FastPathDense8, Spikes16MatchesAPlainConvolutionExactly) {
     wide[1] = 40000;
     EXPECT_FALSE(sp::spikes16_layout(shape, wide, packed));
   }
+}
+
+// The column kernel (sparse.h, accumulate_spikes16_columns) against the same plain convolution, its lists
+// from spike bits (collect_spikes_columns): stride 1 and 2 on even and odd sizes (a stride-2 layer whose
+// last odd column feeds no next output), single rows and columns, 8 to 64 input channels, 16 to 64
+// outputs; weights at the 16-bit limit, every input spiking, a third, none; the synaptic operations as the
+// 32-bit events count them. The shapes it does not take, and lists of the other order refused.
+TEST(FastPathDense8, Spikes16ColumnsMatchAPlainConvolutionExactly) {
+  namespace sp = backends::cpu::sparse;
+  const DenseCase cases[] = {
+      {32, 32, 14, 14, 3, 1, 1, 1}, {16, 16, 9, 10, 3, 1, 1, 1}, {64, 64, 7, 7, 3, 1, 1, 1}, {24, 48, 5, 6, 3, 1, 1, 1},
+      {32, 64, 14, 14, 3, 2, 1, 1}, {8, 32, 13, 11, 3, 2, 1, 1}, {16, 16, 1, 7, 3, 1, 1, 1}, {16, 32, 6, 1, 3, 2, 1, 1},
+      {8, 16, 2, 2, 3, 2, 1, 1},    {8, 16, 1, 1, 3, 1, 1, 1},
+  };
+  std::mt19937 rng(43);
+  for (const auto &dc : cases) {
+    const sp::ConvShape shape = conv_of(dc);
+    ASSERT_TRUE(sp::columns_shape(shape)) << "cin " << dc.cin << " cout " << dc.cout << " stride " << dc.stride;
+    const std::vector<int32_t> w = weights_at_16_bits(shape, rng);
+    std::vector<int32_t> bias(static_cast<size_t>(shape.out.c));
+    for (auto &x : bias) x = static_cast<int32_t>(rng() % 2000001) - 1000000;
+    std::vector<int16_t> packed;
+    ASSERT_TRUE(sp::spikes16_layout(shape, w, packed));
+    std::vector<int32_t> in(static_cast<size_t>(shape.in.size()));
+    std::vector<uint8_t> bits(in.size() / 8);
+    for (int density : {0, 3, 10}) {  // all spiking, a third, none
+      for (auto &x : in) x = density == 0 ? 1 : density == 10 ? 0 : rng() % 3 == 0;
+      std::fill(bits.begin(), bits.end(), 0);
+      for (size_t k = 0; k < in.size(); ++k) bits[k / 8] |= static_cast<uint8_t>(in[k] << (k % 8));
+      const auto expected = plain_conv(shape, in, w, bias);
+      sp::Events<int32_t> e, e32;
+      ASSERT_TRUE(sp::collect_spikes_columns(bits.data(), shape.in, shape.out.c, e));
+      EXPECT_TRUE(e.columns && e.all_ones);
+      std::vector<int32_t> out(expected.size(), -7), events_out(expected.size());
+      uint64_t ops = 0, event_ops = 0;
+      sp::accumulate_spikes16_columns(shape, e, packed.data(), bias.data(), out.data(), &ops);
+      EXPECT_EQ(out, expected) << "cin " << dc.cin << " cout " << dc.cout << " " << dc.h << "x" << dc.w << " stride "
+                               << dc.stride << " density " << density;
+      sp::collect(in.data(), shape.in, shape.out.c, e32);
+      sp::accumulate(shape, e32, w.data(), bias.data(), events_out.data(), &event_ops);
+      EXPECT_EQ(ops, event_ops) << "synaptic operations counted as the 32-bit events count them";
+      // Column-order lists are for the column kernel only.
+      EXPECT_THROW(sp::accumulate_spikes16(shape, e, packed.data(), bias.data(), events_out.data(), nullptr), InternalError);
+      EXPECT_THROW(sp::accumulate_spikes16_columns(shape, e32, packed.data(), bias.data(), events_out.data(), nullptr),
+                   InternalError);
+    }
+  }
+  const DenseCase others[] = {
+      {16, 16, 9, 9, 5, 1, 2, 1}, {16, 16, 9, 9, 3, 1, 0, 1}, {16, 16, 9, 9, 3, 1, 2, 2},
+      {16, 16, 9, 9, 3, 3, 1, 1}, {12, 16, 9, 9, 3, 1, 1, 1}, {16, 24, 9, 9, 3, 1, 1, 1},
+      {16, 80, 9, 9, 3, 1, 1, 1}, {16, 16, 9, 9, 1, 1, 0, 1}, {300, 48, 0, 0, 0, 1, 0, 1},
+  };
+  for (const auto &dc : others)
+    EXPECT_FALSE(sp::columns_shape(conv_of(dc))) << "k " << dc.k << " pad " << dc.pad << " dil " << dc.dil << " stride "
+                                                 << dc.stride << " cin " << dc.cin << " cout " << dc.cout;
 }
 
 // The table-lookup spike kernel (sparse.h, accumulate_spikes_lut) against the same plain convolution:
