@@ -59,7 +59,7 @@ struct IStep {
   sparse::Dense8Shape d8;
   std::vector<int8_t> packed8;
   std::vector<int8_t> linear8;                     // 32-bit values, linear, 8-bit weights [in][out]: events
-  std::vector<int16_t> packed16;                   // 32-bit values, weights for the 16-bit spike events
+  sparse::Weights16 packed16;                      // 32-bit values, weights for the 16-bit spike events
   bool columns = false;                            // ... walked column by column where its input is spike bits (sparse.h)
   sparse::LutShape lut;                            // 32-bit values, spikes into c_in <= 16: the table kernel (lut.table set)
   double spike_cost = sparse::kDense8EventCost;    // spike steps: the events' cost per synaptic operation, in dense MACs

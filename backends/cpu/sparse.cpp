@@ -304,7 +304,7 @@ bool accumulate_linear8(const int32_t *in, int64_t n_in, const int8_t *w, const 
   return NEUROCUDA_DISPATCH(accumulate_linear8(in, n_in, w, bias, out, n_out, ops, offset.data(), value.data(), max_density));
 }
 
-bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vector<int16_t> &packed) {
+bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, Weights16 &packed) {
   if (!sums_fit_16_bits(s, w)) return false;
   packed.assign(w.begin(), w.end());
   return true;

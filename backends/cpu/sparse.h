@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "cpu/layout.h"
@@ -23,6 +24,20 @@ namespace neurocuda::backends::cpu::sparse {
 /// widest the CPU has unless NEUROCUDA_CPU_ISA=avx2|sse (or NEUROCUDA_CPU_BASELINE=1, as sse) caps it.
 /// Every build gives the same results bit for bit.
 const char *kernel_isa();
+
+/// std::vector's storage on 64-byte boundaries: weight rows of 16 or 32 outputs then never straddle two
+/// cache lines (a 64-output row of 16-bit weights touches two lines, not three).
+template <typename T> struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <typename U> CacheLineAllocator(const CacheLineAllocator<U> &) {}
+  T *allocate(size_t n) { return static_cast<T *>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T *p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+  template <typename U> bool operator==(const CacheLineAllocator<U> &) const { return true; }
+  template <typename U> bool operator!=(const CacheLineAllocator<U> &) const { return false; }
+};
+/// The 16-bit spike events' weights (spikes16_layout), 64-byte aligned.
+using Weights16 = std::vector<int16_t, CacheLineAllocator<int16_t>>;
 
 /// The non-zero entries of one HWC tensor, grouped by pixel (compressed sparse rows).
 template <typename T> struct Events {
@@ -145,7 +160,7 @@ bool accumulate_spikes16(const ConvShape &s, const Events<int32_t> &e, const int
 inline double spikes16_event_cost(int64_t in_channels) { return in_channels >= 32 ? 4.5 : kDense8EventCost; }
 /// Whether a layer's int32 weights w ([ky][kx][c_in][c_out]) fit accumulate_spikes16 (every output's
 /// |weights| sum to at most 32767), and if so the 16-bit copy.
-bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, std::vector<int16_t> &packed);
+bool spikes16_layout(const ConvShape &s, const std::vector<int32_t> &w, Weights16 &packed);
 
 /// The 16-bit spike events of a 3x3 convolution with padding 1, unit dilation and stride 1 or 2, walked
 /// column by column: each output row sweeps the input columns, and one input column's events over the

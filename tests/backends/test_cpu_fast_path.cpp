@@ -964,7 +964,7 @@ TEST(FastPathDense8, Spikes16MatchesAPlainConvolutionExactly) {
     std::vector<int32_t> bias(static_cast<size_t>(conv.out.c));
     ASSERT_TRUE(sp::fast_path_shape(dc.k == 0 ? ir::OpKind::Linear : ir::OpKind::Conv2d, conv, 1, w.size(), shape));
     for (auto &x : bias) x = static_cast<int32_t>(rng() % 2000001) - 1000000;
-    std::vector<int16_t> packed;
+    sp::Weights16 packed;
     ASSERT_TRUE(sp::spikes16_layout(shape, w, packed)) << "cin " << dc.cin;
     std::vector<int32_t> in(static_cast<size_t>(shape.in.size()));
     for (int density : {0, 3, 10}) {  // all spiking, a third, none
@@ -1017,7 +1017,7 @@ TEST(FastPathDense8, Spikes16ColumnsMatchAPlainConvolutionExactly) {
     const std::vector<int32_t> w = weights_at_16_bits(shape, rng);
     std::vector<int32_t> bias(static_cast<size_t>(shape.out.c));
     for (auto &x : bias) x = static_cast<int32_t>(rng() % 2000001) - 1000000;
-    std::vector<int16_t> packed;
+    sp::Weights16 packed;
     ASSERT_TRUE(sp::spikes16_layout(shape, w, packed));
     std::vector<int32_t> in(static_cast<size_t>(shape.in.size()));
     std::vector<uint8_t> bits(in.size() / 8);

@@ -126,7 +126,7 @@ void bench_integer_synapses(bool quick) {
     // 16-bit spike kernel (accumulate_spikes16): these random weights, halved until every output's
     // magnitudes sum within 16 bits (its timing does not depend on the values).
     std::vector<int32_t> w16 = w;
-    std::vector<int16_t> packed16;
+    sparse::Weights16 packed16;
     while (!sparse::spikes16_layout(shape, w16, packed16))
       for (auto &x : w16) x /= 2;
     std::vector<int32_t> out16(out.size()), check16(out.size()), out_lut(out.size());
