@@ -57,7 +57,7 @@ struct IStep {
   std::vector<int32_t> bias32;                     // fast path with 32-bit values
   bool dense8 = false;                             // 32-bit values, 8-bit weights: the dense kernel when it pays
   sparse::Dense8Shape d8;
-  std::vector<int8_t> packed8;
+  sparse::Weights8 packed8;
   std::vector<int8_t> linear8;                     // 32-bit values, linear, 8-bit weights [in][out]: events
   sparse::Weights16 packed16;                      // 32-bit values, weights for the 16-bit spike events
   bool columns = false;                            // ... walked column by column where its input is spike bits (sparse.h)

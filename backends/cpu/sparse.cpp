@@ -204,7 +204,7 @@ bool sums_fit_16_bits(const ConvShape &s, const std::vector<int32_t> &w) {
 }
 } // namespace
 
-bool dense8_layout(const ConvShape &s, const std::vector<int32_t> &w, Dense8Shape &g, std::vector<int8_t> &packed) {
+bool dense8_layout(const ConvShape &s, const std::vector<int32_t> &w, Dense8Shape &g, Weights8 &packed) {
   if (s.out.c % 8 != 0) return false;
   for (int32_t x : w)
     if (x > 127 || x < -127) return false;

@@ -36,8 +36,9 @@ template <typename T> struct CacheLineAllocator {
   template <typename U> bool operator==(const CacheLineAllocator<U> &) const { return true; }
   template <typename U> bool operator!=(const CacheLineAllocator<U> &) const { return false; }
 };
-/// The 16-bit spike events' weights (spikes16_layout), 64-byte aligned.
+/// The 16-bit spike events' weights (spikes16_layout) and the dense 8-bit kernel's (dense8_layout), 64-byte aligned.
 using Weights16 = std::vector<int16_t, CacheLineAllocator<int16_t>>;
+using Weights8 = std::vector<int8_t, CacheLineAllocator<int8_t>>;
 
 /// The non-zero entries of one HWC tensor, grouped by pixel (compressed sparse rows).
 template <typename T> struct Events {
@@ -125,7 +126,7 @@ struct Dense8Shape {
 
 /// Whether a layer of shape s (fast_path_shape's) with int32 weights w ([ky][kx][c_in][c_out]) can take
 /// the dense 8-bit kernel (every |weight| <= 127, c_out a multiple of 8), and if so its layout.
-bool dense8_layout(const ConvShape &s, const std::vector<int32_t> &w, Dense8Shape &g, std::vector<int8_t> &packed);
+bool dense8_layout(const ConvShape &s, const std::vector<int32_t> &w, Dense8Shape &g, Weights8 &packed);
 
 /// Inputs past which a linear layer's step goes to the dense 8-bit kernel instead of
 /// accumulate_linear8: at one output pixel the dense kernel is bound by reading every weight each

@@ -871,7 +871,7 @@ TEST(FastPathDense8, MatchesAPlainConvolutionExactly) {
     for (auto &x : bias) x = weight(rng) * 1000;
     sp::ConvShape shape;
     sp::Dense8Shape g;
-    std::vector<int8_t> packed;
+    sp::Weights8 packed;
     ASSERT_TRUE(sp::fast_path_shape(dc.k == 0 ? ir::OpKind::Linear : ir::OpKind::Conv2d, conv, 1, w.size(), shape));
     ASSERT_TRUE(sp::dense8_layout(shape, w, g, packed));
     std::vector<int32_t> in(static_cast<size_t>(shape.in.size()));
@@ -935,7 +935,7 @@ TEST(FastPathDense8, WidensExactlyWhereALaneCouldPass16Bits) {
     for (int64_t c = 0; c < live; ++c)
       for (int64_t o = 0; o < cout; ++o) w[static_cast<size_t>(c * cout + o)] = o % 2 ? 127 : -127;
     sp::Dense8Shape g;
-    std::vector<int8_t> packed;
+    sp::Weights8 packed;
     ASSERT_TRUE(sp::dense8_layout(conv, w, g, packed));
     EXPECT_EQ(live / 2 * 127, g.lane_abs_weight_sum);
     std::vector<int32_t> out(static_cast<size_t>(cout), 0);
@@ -1135,7 +1135,7 @@ TEST(FastPathDense8, LayoutRefusesWeightsPast127AndOddOutputCounts) {
   sp::ConvShape s{{4, 3, 3}, {8, 3, 3}, 3, 3, 1, 1, 1, 1, 1, 1};
   std::vector<int32_t> w(static_cast<size_t>(9 * 4 * 8), 1);
   sp::Dense8Shape g;
-  std::vector<int8_t> packed;
+  sp::Weights8 packed;
   EXPECT_TRUE(sp::dense8_layout(s, w, g, packed));
   w[5] = 128;
   EXPECT_FALSE(sp::dense8_layout(s, w, g, packed));

@@ -118,7 +118,7 @@ void bench_integer_synapses(bool quick) {
     for (auto &x : bias) x = weight(rng) * 100;
     sparse::ConvShape shape;
     sparse::Dense8Shape g;
-    std::vector<int8_t> packed;
+    sparse::Weights8 packed;
     if (!sparse::fast_path_shape(l.k == 0 ? ir::OpKind::Linear : ir::OpKind::Conv2d, conv, 1, w.size(), shape) ||
         !sparse::dense8_layout(shape, w, g, packed))
       continue;
