@@ -66,12 +66,16 @@ struct IStep {
   std::vector<std::vector<int32_t>> multiplier32;  // add with 32-bit values
 };
 
+// Per-thread state; values and potentials on 64-byte boundaries (sparse::CacheLineAllocator), so that
+// the kernels' whole-vector loads and stores of them never straddle two cache lines.
+template <typename T> using Aligned = std::vector<T, sparse::CacheLineAllocator<T>>;
+
 template <typename V> struct IWorkspace {
-  std::vector<std::vector<V>> values;
+  std::vector<Aligned<V>> values;
   std::vector<std::vector<int64_t>> membrane, pool_sum, pool_max;
   std::vector<std::vector<int64_t>> net;  // per graded layer: net spike count so far
   std::vector<std::vector<double>> membrane_d, net_d;  // the same, for layers with IStep::threshold_d
-  std::vector<std::vector<int32_t>> membrane32, net32;  // ... and IStep::threshold32, until `wide`
+  std::vector<Aligned<int32_t>> membrane32, net32;  // ... and IStep::threshold32, until `wide`
   std::vector<char> wide;                               // per layer: this sample moved it to doubles
   std::vector<char> if32;                               // per layer: IF potentials in membrane32 (this run's T)
   std::vector<char> pool32;                             // per pool: running sums in pool_sum32 (this run's T)
@@ -765,7 +769,7 @@ private:
     case OpKind::Flatten:
       return flatten_hwc(a, in, out);
     case OpKind::Cat: {
-      std::vector<const std::vector<V> *> ins;
+      std::vector<const Aligned<V> *> ins;
       for (int v : n.inputs) ins.push_back(&ws.values[static_cast<size_t>(v)]);
       return cat_hwc(b, ins, out);
     }

@@ -87,15 +87,14 @@ template <typename T, typename S> std::vector<T> transpose_layout(const std::vec
   return out;
 }
 
-/// HWC -> CHW, which is the order PyTorch's flatten produces.
-template <typename T> void flatten_hwc(const Dims &a, const std::vector<T> &in, std::vector<T> &out) {
+/// HWC -> CHW, which is the order PyTorch's flatten produces (Vec: a std::vector of any allocator).
+template <typename Vec> void flatten_hwc(const Dims &a, const Vec &in, Vec &out) {
   for (int64_t c = 0; c < a.c; ++c)
     for (int64_t k = 0; k < a.h * a.w; ++k) out[static_cast<size_t>(c * a.h * a.w + k)] = in[static_cast<size_t>(k * a.c + c)];
 }
 
 /// Channel concatenation in HWC.
-template <typename T>
-void cat_hwc(const Dims &b, const std::vector<const std::vector<T> *> &ins, std::vector<T> &out) {
+template <typename Vec> void cat_hwc(const Dims &b, const std::vector<const Vec *> &ins, Vec &out) {
   const int64_t hw = b.h * b.w;
   int64_t base = 0;
   for (const auto *src : ins) {
