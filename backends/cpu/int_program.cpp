@@ -22,6 +22,10 @@ namespace {
 
 using ir::OpKind;
 
+// Vectors on 64-byte boundaries (sparse::CacheLineAllocator), so that the kernels' whole-vector loads
+// and stores of them never straddle two cache lines.
+template <typename T> using Aligned = std::vector<T, sparse::CacheLineAllocator<T>>;
+
 struct IStep {
   const quant::QNode *node = nullptr;
   Dims in_dims, out_dims;
@@ -41,20 +45,20 @@ struct IStep {
   // graded, fast path with 32-bit values: potentials and net counts held as doubles (threshold_d per channel)
   std::vector<double> threshold_d;
   // ... and as int32 while the potentials and currents allow (sparse.h; thresholds below 2^29)
-  std::vector<int32_t> threshold32;
-  std::vector<float> inverse_f;
+  Aligned<int32_t> threshold32;
+  Aligned<float> inverse_f;
   int32_t smallest_threshold = 0;
   bool fast_if = false;  // IF, fast path: the vectorised step (thresholds >= 1)
   bool bits_only = false;  // IF: every reader takes its spikes as bits (mark_bits_only)
   int bits_via_add = -1;   // ... one of them the fused add of this layer, which must run fused for it
   int add_bits_input = -1; // IF with a fused add: the add input read as spike bits (mark_bits_only)
   // ... with 32-bit values and thresholds below 2^31: int32 potentials, in runs whose T bounds them
-  std::vector<int32_t> threshold_if32;
+  Aligned<int32_t> threshold_if32;
   // fast path (sparse.h): 32-bit weights, exact because the accumulator fits 31 bits
   bool fast = false;
   sparse::ConvShape geom;
   std::vector<int32_t> packed32;
-  std::vector<int32_t> bias32;                     // fast path with 32-bit values
+  Aligned<int32_t> bias32;                         // fast path with 32-bit values
   bool dense8 = false;                             // 32-bit values, 8-bit weights: the dense kernel when it pays
   sparse::Dense8Shape d8;
   sparse::Weights8 packed8;
@@ -63,13 +67,11 @@ struct IStep {
   bool columns = false;                            // ... walked column by column where its input is spike bits (sparse.h)
   sparse::LutShape lut;                            // 32-bit values, spikes into c_in <= 16: the table kernel (lut.table set)
   double spike_cost = sparse::kDense8EventCost;    // spike steps: the events' cost per synaptic operation, in dense MACs
-  std::vector<std::vector<int32_t>> multiplier32;  // add with 32-bit values
+  std::vector<Aligned<int32_t>> multiplier32;      // add with 32-bit values
 };
 
-// Per-thread state; values and potentials on 64-byte boundaries (sparse::CacheLineAllocator), so that
-// the kernels' whole-vector loads and stores of them never straddle two cache lines.
-template <typename T> using Aligned = std::vector<T, sparse::CacheLineAllocator<T>>;
-
+// Per-thread state; values and potentials on 64-byte boundaries (Aligned), as the steps' per-channel
+// vectors are.
 template <typename V> struct IWorkspace {
   std::vector<Aligned<V>> values;
   std::vector<std::vector<int64_t>> membrane, pool_sum, pool_max;
