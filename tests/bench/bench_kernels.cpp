@@ -49,7 +49,8 @@ struct Layer {
 const Layer kLayers[] = {
     {"resnet layer1.conv1/2", 16, 16, 28, 3, 1}, {"vgg features.3", 16, 32, 28, 3, 1},
     {"resnet layer2.conv1", 16, 32, 28, 3, 2},   {"resnet layer2.conv2", 32, 32, 14, 3, 1},
-    {"vgg features.7", 32, 64, 14, 3, 1},        {"resnet layer3.conv2", 64, 64, 7, 3, 1},
+    {"vgg features.7", 32, 64, 14, 3, 1},        {"resnet layer3.conv1", 32, 64, 14, 3, 2},
+    {"resnet layer3.conv2", 64, 64, 7, 3, 1},
     {"vgg classifier.2", 3136, 128, 1, 0, 1},
 };
 
@@ -102,12 +103,14 @@ void bench_synapses(bool quick) {
 // Integer networks with 8-bit weights and 32-bit values: the event kernels (collect + accumulate)
 // against the dense 8-bit kernel (accumulate_dense8, forced by a huge event cost), same inputs; "ratio" is how many dense
 // multiply-accumulates take as long as one synaptic operation of the events (kDense8EventCost). On spikes,
-// the 16-bit events (accumulate_spikes16) and the table kernel (accumulate_spikes_lut, forced); the
-// table's ratio is dense multiply-accumulates per table row (kLutLookupCost; kLutWideLookupCost for 13-16 input channels).
+// the 16-bit events (accumulate_spikes16), the same events column by column (accumulate_spikes16_columns,
+// its lists from the spikes as bits, as IF layers hand them over in a network) and the table kernel
+// (accumulate_spikes_lut, forced); the table's ratio is dense multiply-accumulates per table row
+// (kLutLookupCost; kLutWideLookupCost for 13-16 input channels).
 void bench_integer_synapses(bool quick) {
   std::printf("\nsynaptic accumulation, 8-bit weights, 32-bit values, one thread: events against the dense 8-bit kernel\n");
-  std::printf("%-22s %-14s %-8s %7s %11s %11s %8s %7s %11s %7s %9s %7s\n", "layer", "shape", "input", "density", "events us",
-              "dense us", "speedup", "ratio", "spikes16 us", "ratio", "table us", "ratio");
+  std::printf("%-22s %-14s %-8s %7s %11s %11s %8s %7s %11s %7s %10s %7s %9s %7s\n", "layer", "shape", "input", "density",
+              "events us", "dense us", "speedup", "ratio", "spikes16 us", "ratio", "columns us", "ratio", "table us", "ratio");
   std::mt19937 rng(3);
   std::uniform_int_distribution<int32_t> weight(-127, 127);
   std::uniform_real_distribution<float> u01(0.0f, 1.0f);
@@ -157,7 +160,7 @@ void bench_integer_synapses(bool quick) {
         const std::string dims = l.k == 0 ? std::to_string(l.cin) + "->" + std::to_string(l.cout)
                                           : std::to_string(l.cin) + "->" + std::to_string(l.cout) + " " +
                                                 std::to_string(l.size) + "/" + std::to_string(l.stride);
-        std::string s16 = "", r16 = "", sl = "", rl = "";
+        std::string s16 = "", r16 = "", sc = "", rc = "", sl = "", rl = "";
         if (!payloads) {
           sparse::accumulate_spikes16(shape, e, packed16.data(), bias.data(), out16.data(), nullptr);
           sparse::accumulate(shape, e, w16.data(), bias.data(), check16.data(), nullptr);
@@ -168,6 +171,21 @@ void bench_integer_synapses(bool quick) {
           });
           s16 = fmt::format("{:.1f}", t16 * 1e6);
           r16 = fmt::format("{:.1f}", (t16 / static_cast<double>(ops)) / (td / static_cast<double>(g.macs)));
+          if (sparse::columns_shape(shape)) {
+            std::vector<uint8_t> bits(in.size() / 8, 0);
+            for (size_t k = 0; k < in.size(); ++k) bits[k / 8] |= static_cast<uint8_t>(in[k] << (k % 8));
+            sparse::Events<int32_t> ec;
+            std::vector<int32_t> out_columns(out.size());
+            sparse::collect_spikes_columns(bits.data(), shape.in, shape.out.c, ec);
+            sparse::accumulate_spikes16_columns(shape, ec, packed16.data(), bias.data(), out_columns.data(), nullptr);
+            if (out_columns != check16) std::printf("MISMATCH between the column and 32-bit spike kernels on %s\n", l.where);
+            const double tc = best_time(quick ? 2 : 5, quick ? 50 : 300, [&] {
+              sparse::collect_spikes_columns(bits.data(), shape.in, shape.out.c, ec);
+              sparse::accumulate_spikes16_columns(shape, ec, packed16.data(), bias.data(), out_columns.data(), nullptr);
+            });
+            sc = fmt::format("{:.1f}", tc * 1e6);
+            rc = fmt::format("{:.1f}", (tc / static_cast<double>(ops)) / (td / static_cast<double>(g.macs)));
+          }
           if (has_lut) {
             sparse::accumulate_spikes_lut(lut, in.data(), bias.data(), out_lut.data(), nullptr, 1e30);
             if (out_lut != check16) std::printf("MISMATCH between the table and 32-bit spike kernels on %s\n", l.where);
@@ -178,10 +196,10 @@ void bench_integer_synapses(bool quick) {
             rl = fmt::format("{:.1f}", (tl / static_cast<double>(lut.lookups)) / (td / static_cast<double>(g.macs)));
           }
         }
-        std::printf("%-22s %-14s %-8s %7.2f %11.1f %11.1f %7.1fx %7.1f %11s %7s %9s %7s\n", l.where, dims.c_str(),
+        std::printf("%-22s %-14s %-8s %7.2f %11.1f %11.1f %7.1fx %7.1f %11s %7s %10s %7s %9s %7s\n", l.where, dims.c_str(),
                     payloads ? "payload" : "spikes", density, te * 1e6, td * 1e6, te / td,
-                    (te / static_cast<double>(ops)) / (td / static_cast<double>(g.macs)), s16.c_str(), r16.c_str(), sl.c_str(),
-                    rl.c_str());
+                    (te / static_cast<double>(ops)) / (td / static_cast<double>(g.macs)), s16.c_str(), r16.c_str(), sc.c_str(),
+                    rc.c_str(), sl.c_str(), rl.c_str());
       }
   }
 }
