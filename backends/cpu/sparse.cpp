@@ -384,12 +384,21 @@ bool columns_shape(const ConvShape &s) {
          s.out.c % 16 == 0 && s.out.c <= 64 && s.in.h * 3 * s.in.c * s.out.c < std::numeric_limits<int32_t>::max();
 }
 
-bool collect_spikes_columns(const uint8_t *bits, const Dims &d, int64_t row, Events<int32_t> &e) {
+namespace {
+// Sizes e for the lists of spikes given as bits, of shape d, in column order or not; false, leaving e
+// alone, unless d.c is a multiple of 8.
+bool spike_lists(const Dims &d, bool columns, Events<int32_t> &e) {
   if (d.c % 8 != 0) return false;
   e.start.resize(static_cast<size_t>(d.h * d.w + 1));
   e.channel.resize(static_cast<size_t>(d.size() + 16));  // room for a 16-entry step's overrun
   e.all_ones = true;
-  e.columns = true;
+  e.columns = columns;
+  return true;
+}
+} // namespace
+
+bool collect_spikes_columns(const uint8_t *bits, const Dims &d, int64_t row, Events<int32_t> &e) {
+  if (!spike_lists(d, true, e)) return false;
   NEUROCUDA_DISPATCH(collect_spikes_columns(bits, d.h, d.w, d.c, row, e.start.data(), e.channel.data()));
   return true;
 }
@@ -401,11 +410,7 @@ void accumulate_spikes16_columns(const ConvShape &s, const Events<int32_t> &e, c
 }
 
 bool collect_spikes(const uint8_t *bits, const Dims &d, int64_t row, Events<int32_t> &e) {
-  if (d.c % 8 != 0) return false;
-  e.start.resize(static_cast<size_t>(d.h * d.w + 1));
-  e.channel.resize(static_cast<size_t>(d.size() + 16));  // room for a 16-entry step's overrun
-  e.all_ones = true;
-  e.columns = false;
+  if (!spike_lists(d, false, e)) return false;
   NEUROCUDA_DISPATCH(collect_spikes(bits, d.h * d.w, d.w, d.c, row, e.start.data(), e.channel.data()));
   return true;
 }
