@@ -22,9 +22,8 @@ namespace {
 
 using ir::OpKind;
 
-// Vectors on 64-byte boundaries (sparse::CacheLineAllocator), so that the kernels' whole-vector loads
-// and stores of them never straddle two cache lines.
-template <typename T> using Aligned = std::vector<T, sparse::CacheLineAllocator<T>>;
+// Vectors the kernels load or store whole are 64-byte aligned (sparse::Aligned).
+using sparse::Aligned;
 
 struct IStep {
   const quant::QNode *node = nullptr;
@@ -91,10 +90,10 @@ template <typename V> struct IWorkspace {
   std::vector<int64_t> readout;
   sparse::Events<int32_t> events;
   // What `events` holds when it came from spike bits: the value, its timestep (clock) and the row
-  // length its offsets were made for, so that a second layer reading the same spikes reuses them.
+  // length its offsets were made for (their order is events.columns), so that a second layer reading
+  // the same spikes in the same order reuses them.
   int events_value = -1;
   int64_t events_clock = -1, events_row = -1;
-  bool events_columns = false;
   std::vector<std::vector<uint64_t>> channel_spikes;  // per layer, summed over the samples this thread ran
 };
 
@@ -563,12 +562,11 @@ private:
       }
       const auto value = static_cast<int>(v_in);
       if (ws.events_value == value && ws.events_clock == ws.clock && ws.events_row == s.geom.out.c &&
-          ws.events_columns == s.columns)
+          ws.events.columns == s.columns)
         return true;
       const bool ok = s.columns ? sparse::collect_spikes_columns(bits, a, s.geom.out.c, ws.events)
                                 : sparse::collect_spikes(bits, a, s.geom.out.c, ws.events);
       ws.events_value = ok ? value : -1, ws.events_clock = ws.clock, ws.events_row = s.geom.out.c;
-      ws.events_columns = s.columns;
       return ok;
     };
     // The 16-bit spike events, by columns where the lists are in column order (collect).

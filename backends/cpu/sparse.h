@@ -36,9 +36,10 @@ template <typename T> struct CacheLineAllocator {
   template <typename U> bool operator==(const CacheLineAllocator<U> &) const { return true; }
   template <typename U> bool operator!=(const CacheLineAllocator<U> &) const { return false; }
 };
-/// The 16-bit spike events' weights (spikes16_layout) and the dense 8-bit kernel's (dense8_layout), 64-byte aligned.
-using Weights16 = std::vector<int16_t, CacheLineAllocator<int16_t>>;
-using Weights8 = std::vector<int8_t, CacheLineAllocator<int8_t>>;
+template <typename T> using Aligned = std::vector<T, CacheLineAllocator<T>>;
+/// The 16-bit spike events' weights (spikes16_layout) and the dense 8-bit kernel's (dense8_layout).
+using Weights16 = Aligned<int16_t>;
+using Weights8 = Aligned<int8_t>;
 
 /// The non-zero entries of one HWC tensor, grouped by pixel (compressed sparse rows).
 template <typename T> struct Events {
