@@ -161,40 +161,36 @@ void bench_integer_synapses(bool quick) {
                                           : std::to_string(l.cin) + "->" + std::to_string(l.cout) + " " +
                                                 std::to_string(l.size) + "/" + std::to_string(l.stride);
         std::string s16 = "", r16 = "", sc = "", rc = "", sl = "", rl = "";
+        // A spike kernel run once and checked against the 32-bit events' sums, then timed: its time per
+        // step and its ratio, dense multiply-accumulates per unit of `work` (synaptic operations, or rows).
+        auto spike_kernel = [&](const char *name, const std::vector<int32_t> &result, uint64_t work, auto &&step,
+                                std::string &us, std::string &ratio) {
+          step();
+          if (result != check16) std::printf("MISMATCH between the %s and 32-bit spike kernels on %s\n", name, l.where);
+          const double t = best_time(quick ? 2 : 5, quick ? 50 : 300, step);
+          us = fmt::format("{:.1f}", t * 1e6);
+          ratio = fmt::format("{:.1f}", (t / static_cast<double>(work)) / (td / static_cast<double>(g.macs)));
+        };
         if (!payloads) {
-          sparse::accumulate_spikes16(shape, e, packed16.data(), bias.data(), out16.data(), nullptr);
           sparse::accumulate(shape, e, w16.data(), bias.data(), check16.data(), nullptr);
-          if (out16 != check16) std::printf("MISMATCH between the 16-bit and 32-bit spike kernels on %s\n", l.where);
-          const double t16 = best_time(quick ? 2 : 5, quick ? 50 : 300, [&] {
+          spike_kernel("16-bit", out16, ops, [&] {
             sparse::collect(in.data(), shape.in, shape.out.c, e);
             sparse::accumulate_spikes16(shape, e, packed16.data(), bias.data(), out16.data(), nullptr);
-          });
-          s16 = fmt::format("{:.1f}", t16 * 1e6);
-          r16 = fmt::format("{:.1f}", (t16 / static_cast<double>(ops)) / (td / static_cast<double>(g.macs)));
+          }, s16, r16);
           if (sparse::columns_shape(shape)) {
             std::vector<uint8_t> bits(in.size() / 8, 0);
             for (size_t k = 0; k < in.size(); ++k) bits[k / 8] |= static_cast<uint8_t>(in[k] << (k % 8));
             sparse::Events<int32_t> ec;
             std::vector<int32_t> out_columns(out.size());
-            sparse::collect_spikes_columns(bits.data(), shape.in, shape.out.c, ec);
-            sparse::accumulate_spikes16_columns(shape, ec, packed16.data(), bias.data(), out_columns.data(), nullptr);
-            if (out_columns != check16) std::printf("MISMATCH between the column and 32-bit spike kernels on %s\n", l.where);
-            const double tc = best_time(quick ? 2 : 5, quick ? 50 : 300, [&] {
+            spike_kernel("column", out_columns, ops, [&] {
               sparse::collect_spikes_columns(bits.data(), shape.in, shape.out.c, ec);
               sparse::accumulate_spikes16_columns(shape, ec, packed16.data(), bias.data(), out_columns.data(), nullptr);
-            });
-            sc = fmt::format("{:.1f}", tc * 1e6);
-            rc = fmt::format("{:.1f}", (tc / static_cast<double>(ops)) / (td / static_cast<double>(g.macs)));
+            }, sc, rc);
           }
-          if (has_lut) {
-            sparse::accumulate_spikes_lut(lut, in.data(), bias.data(), out_lut.data(), nullptr, 1e30);
-            if (out_lut != check16) std::printf("MISMATCH between the table and 32-bit spike kernels on %s\n", l.where);
-            const double tl = best_time(quick ? 2 : 5, quick ? 50 : 300, [&] {
+          if (has_lut)
+            spike_kernel("table", out_lut, static_cast<uint64_t>(lut.lookups), [&] {
               sparse::accumulate_spikes_lut(lut, in.data(), bias.data(), out_lut.data(), nullptr, 1e30);
-            });
-            sl = fmt::format("{:.1f}", tl * 1e6);
-            rl = fmt::format("{:.1f}", (tl / static_cast<double>(lut.lookups)) / (td / static_cast<double>(g.macs)));
-          }
+            }, sl, rl);
         }
         std::printf("%-22s %-14s %-8s %7.2f %11.1f %11.1f %7.1fx %7.1f %11s %7s %10s %7s %9s %7s\n", l.where, dims.c_str(),
                     payloads ? "payload" : "spikes", density, te * 1e6, td * 1e6, te / td,
